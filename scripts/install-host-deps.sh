@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# Installs what barelb's tests and lab need from the host, beyond `npm ci`:
+#   iproute2          ip netns / veth / bridge for the lab
+#   iputils-arping    the ARP client the e2e tests and the lab demo use
+#   ndisc6            the IPv6 neighbor-discovery client (ndisc6)
+#   util-linux        setpriv (ties test processes to the test runner's life)
+# and checks that Go >= 1.26 is on the PATH (it builds kube-apiserver and etcd for the tests).
+# Debian/Ubuntu, as root. Safe to run again.
+set -euo pipefail
+
+if [[ $(id -u) -ne 0 ]]; then
+  echo "install-host-deps.sh: run as root (it uses apt-get)" >&2
+  exit 1
+fi
+if ! command -v apt-get >/dev/null 2>&1; then
+  echo "install-host-deps.sh: no apt-get here; install iproute2, arping (iputils), ndisc6," >&2
+  echo "  util-linux and Go >= 1.26 with your package manager" >&2
+  exit 1
+fi
+
+want=(iproute2 iputils-arping ndisc6 util-linux)
+missing=()
+for p in "${want[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]} > 0)); then
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  echo "installed: ${missing[*]}"
+fi
+
+go_ok() {
+  command -v go >/dev/null 2>&1 || return 1
+  local v
+  v=$(go env GOVERSION 2>/dev/null) || return 1 # go1.26.8
+  v=${v#go}
+  local major=${v%%.*} rest=${v#*.}
+  local minor=${rest%%.*}
+  ((major > 1 || (major == 1 && minor >= 26)))
+}
+if ! go_ok; then
+  echo "install-host-deps.sh: Go >= 1.26 is needed to build the test control plane." >&2
+  echo "  Debian's golang package is older; install Go >= 1.26 and put it on the PATH." >&2
+  exit 1
+fi
+echo "host dependencies ok: $(ip -V), $(arping -V 2>&1 | head -1), $(go version)"

@@ -1,0 +1,42 @@
+import { readFileSync } from "node:fs";
+import { CommanderError } from "commander";
+import { buildProgram, type ProgramIO } from "./program.js";
+import { labActions } from "./lab-commands.js";
+
+export function packageVersion(): string {
+  const pkg = JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as {
+    version: string;
+  };
+  return pkg.version;
+}
+
+/** Runs the CLI and returns the process exit code. */
+export async function runCli(argv: readonly string[], io?: ProgramIO): Promise<number> {
+  const writeErr = io ? (s: string) => io.writeErr(s) : (s: string) => process.stderr.write(s);
+  const program = buildProgram(labActions(), packageVersion(), io).exitOverride();
+  try {
+    await program.parseAsync([...argv]);
+    return 0;
+  } catch (e: unknown) {
+    if (e instanceof CommanderError) return e.exitCode; // commander already printed why
+    writeErr(`barelb: ${describeError(e)}\n`);
+    return 1;
+  }
+}
+
+/** The message of an error and of each cause below it, one per line. */
+export function describeError(e: unknown): string {
+  const lines: string[] = [];
+  let cur: unknown = e;
+  for (let depth = 0; cur !== undefined && depth < 8; depth++) {
+    if (cur instanceof AggregateError) {
+      lines.push(cur.message, ...cur.errors.map((x: unknown) => `  - ${describeError(x)}`));
+    } else if (cur instanceof Error) {
+      lines.push(depth === 0 ? cur.message : `  caused by: ${cur.message}`);
+    } else {
+      lines.push(typeof cur === "string" ? cur : JSON.stringify(cur));
+    }
+    cur = cur instanceof Error ? cur.cause : undefined;
+  }
+  return lines.join("\n");
+}

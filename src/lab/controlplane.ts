@@ -1,0 +1,279 @@
+import { generateKeyPairSync, randomBytes } from "node:crypto";
+import { existsSync, openSync, closeSync } from "node:fs";
+import { mkdir, readFile, writeFile } from "node:fs/promises";
+import { request } from "node:https";
+import { request as httpRequest } from "node:http";
+import { createServer } from "node:net";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { setTimeout as sleep } from "node:timers/promises";
+import { stringify } from "yaml";
+import {
+  isRunning,
+  processRef,
+  run,
+  spawnProcess,
+  terminate,
+  type ProcessRef,
+} from "../util/proc.js";
+
+/**
+ * A real Kubernetes control plane (etcd + kube-apiserver, built from pinned Go modules by
+ * test/controlplane/build.sh) for barelb's integration tests and the lab. RBAC is on, and
+ * ServiceAccount tokens are signed, so callers can act as a ServiceAccount and be refused.
+ */
+
+const buildScript = fileURLToPath(new URL("../../test/controlplane/build.sh", import.meta.url));
+
+/** Builds (first time) or finds (cached) the binaries; returns their directory. */
+export async function ensureControlPlaneBinaries(
+  onProgress: (line: string) => void = () => undefined,
+): Promise<string> {
+  if (process.env.BARELB_CONTROLPLANE_BIN) return process.env.BARELB_CONTROLPLANE_BIN;
+  if (!existsSync(buildScript)) {
+    throw new Error(`cannot build the control plane: ${buildScript} is missing`);
+  }
+  try {
+    const { stdout, stderr } = await run("bash", [buildScript], { timeoutMs: 30 * 60_000 });
+    for (const line of stderr.split("\n")) if (line.trim() !== "") onProgress(line);
+    const dir = stdout.trim().split("\n").pop();
+    if (!dir) throw new Error("build.sh printed no directory");
+    return dir;
+  } catch (e: unknown) {
+    throw new Error("could not build kube-apiserver and etcd from Go modules", { cause: e });
+  }
+}
+
+export interface ControlPlaneOptions {
+  /** Address the API server binds to and advertises: 127.0.0.1, or a lab bridge address. */
+  bindAddress: string;
+  /** Holds etcd data, keys, certificates, logs and the kubeconfig. Must exist. */
+  workDir: string;
+  binDir: string;
+  /** Tie etcd and kube-apiserver to this process's life (tests); off for `lab up`. */
+  tied: boolean;
+}
+
+export interface ControlPlaneInfo {
+  /** https://address:port */
+  server: string;
+  kubeconfigPath: string;
+  /** PEM bundle that verifies the API server's certificate. */
+  caPem: string;
+  adminToken: string;
+  etcd: ProcessRef;
+  apiserver: ProcessRef;
+}
+
+export interface ControlPlane extends ControlPlaneInfo {
+  /** Stops kube-apiserver, then etcd. Data stays in workDir for the caller to remove. */
+  stop(): Promise<void>;
+}
+
+/** The Service ClusterIP ranges: bookkeeping inside the API server, never on any interface. */
+const serviceClusterIPRange = "10.96.0.0/16,fd00:10:96::/108";
+
+export async function startControlPlane(opts: ControlPlaneOptions): Promise<ControlPlane> {
+  const { workDir, bindAddress } = opts;
+  const pki = join(workDir, "pki");
+  const logs = join(workDir, "logs");
+  await mkdir(pki, { recursive: true });
+  await mkdir(logs, { recursive: true });
+
+  // ServiceAccount token signing key (ES256) and a static admin token (system:masters).
+  const { privateKey, publicKey } = generateKeyPairSync("ec", { namedCurve: "P-256" });
+  await writeFile(join(pki, "sa.key"), privateKey.export({ type: "pkcs8", format: "pem" }), {
+    mode: 0o600,
+  });
+  await writeFile(join(pki, "sa.pub"), publicKey.export({ type: "spki", format: "pem" }));
+  const adminToken = randomBytes(24).toString("hex");
+  await writeFile(
+    join(pki, "tokens.csv"),
+    `${adminToken},barelb-admin,barelb-admin,"system:masters"\n`,
+    {
+      mode: 0o600,
+    },
+  );
+
+  const etcdClientPort = await freePort("127.0.0.1");
+  const etcdPeerPort = await freePort("127.0.0.1");
+  const etcdUrl = `http://127.0.0.1:${etcdClientPort}`;
+  const peerUrl = `http://127.0.0.1:${etcdPeerPort}`;
+  const etcd = launch(opts, "etcd", [
+    "--name=barelb",
+    `--data-dir=${join(workDir, "etcd")}`,
+    `--listen-client-urls=${etcdUrl}`,
+    `--advertise-client-urls=${etcdUrl}`,
+    `--listen-peer-urls=${peerUrl}`,
+    `--initial-advertise-peer-urls=${peerUrl}`,
+    `--initial-cluster=barelb=${peerUrl}`,
+    // A throwaway test store: durability across power loss does not matter, speed does.
+    "--unsafe-no-fsync",
+    "--log-level=warn",
+  ]);
+  const stopEtcd = () => terminate(etcd, 10_000);
+  try {
+    await waitFor("etcd", etcd, join(logs, "etcd.log"), 30_000, () => etcdHealthy(etcdUrl));
+  } catch (e: unknown) {
+    await stopEtcd();
+    throw e;
+  }
+
+  const port = await freePort(bindAddress);
+  const apiserver = launch(opts, "kube-apiserver", [
+    `--etcd-servers=${etcdUrl}`,
+    `--bind-address=${bindAddress}`,
+    `--advertise-address=${bindAddress}`,
+    `--secure-port=${port}`,
+    `--cert-dir=${pki}`,
+    `--token-auth-file=${join(pki, "tokens.csv")}`,
+    "--authorization-mode=RBAC",
+    "--service-account-issuer=https://kubernetes.default.svc",
+    `--service-account-key-file=${join(pki, "sa.pub")}`,
+    `--service-account-signing-key-file=${join(pki, "sa.key")}`,
+    `--service-cluster-ip-range=${serviceClusterIPRange}`,
+    "--profiling=false",
+    "--v=0",
+  ]);
+  const server = `https://${bindAddress.includes(":") ? `[${bindAddress}]` : bindAddress}:${port}`;
+  const certFile = join(pki, "apiserver.crt");
+  let caPem = "";
+  const stop = async () => {
+    await terminate(apiserver, 15_000);
+    await stopEtcd();
+  };
+  try {
+    await waitFor(
+      "kube-apiserver",
+      apiserver,
+      join(logs, "kube-apiserver.log"),
+      90_000,
+      async () => {
+        if (!existsSync(certFile)) return false;
+        caPem = await readFile(certFile, "utf8");
+        return apiReady(server, caPem, adminToken);
+      },
+    );
+  } catch (e: unknown) {
+    await stop();
+    throw e;
+  }
+
+  const kubeconfigPath = join(workDir, "kubeconfig");
+  await writeFile(kubeconfigPath, kubeconfigYaml(server, caPem, adminToken), { mode: 0o600 });
+  return { server, kubeconfigPath, caPem, adminToken, etcd, apiserver, stop };
+}
+
+/** A kubeconfig for `server` that authenticates with a bearer token. */
+export function kubeconfigYaml(
+  server: string,
+  caPem: string,
+  token: string,
+  user = "barelb-admin",
+): string {
+  return stringify({
+    apiVersion: "v1",
+    kind: "Config",
+    clusters: [
+      {
+        name: "barelb-lab",
+        cluster: { server, "certificate-authority-data": Buffer.from(caPem).toString("base64") },
+      },
+    ],
+    users: [{ name: user, user: { token } }],
+    contexts: [{ name: "barelb-lab", context: { cluster: "barelb-lab", user } }],
+    "current-context": "barelb-lab",
+  });
+}
+
+function launch(opts: ControlPlaneOptions, name: string, args: string[]): ProcessRef {
+  const logFd = openSync(join(opts.workDir, "logs", `${name}.log`), "a");
+  try {
+    const child = spawnProcess(join(opts.binDir, name), args, {
+      tied: opts.tied,
+      detached: !opts.tied,
+      stdio: ["ignore", logFd, logFd],
+    });
+    if (child.pid === undefined) throw new Error(`could not start ${name}`);
+    child.on("error", () => undefined);
+    child.unref();
+    const ref = processRef(child.pid);
+    if (ref === undefined)
+      throw new Error(`${name} exited at once; see ${opts.workDir}/logs/${name}.log`);
+    return ref;
+  } finally {
+    closeSync(logFd);
+  }
+}
+
+async function waitFor(
+  name: string,
+  proc: ProcessRef,
+  logFile: string,
+  timeoutMs: number,
+  ready: () => Promise<boolean>,
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (!isRunning(proc)) {
+      throw new Error(
+        `${name} exited during start-up; last lines of ${logFile}:\n${await tail(logFile)}`,
+      );
+    }
+    if (await ready().catch(() => false)) return;
+    await sleep(100);
+  }
+  throw new Error(
+    `${name} not ready after ${timeoutMs / 1000} s; last lines of ${logFile}:\n${await tail(logFile)}`,
+  );
+}
+
+async function tail(file: string, lines = 20): Promise<string> {
+  try {
+    return (await readFile(file, "utf8")).trimEnd().split("\n").slice(-lines).join("\n");
+  } catch {
+    return "(no log)";
+  }
+}
+
+function etcdHealthy(url: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const req = httpRequest(`${url}/health`, { timeout: 2_000 }, (res) => {
+      let body = "";
+      res.on("data", (c: Buffer) => (body += c.toString()));
+      res.on("end", () => resolve(res.statusCode === 200 && body.includes('"true"')));
+    });
+    req.on("error", () => resolve(false));
+    req.on("timeout", () => req.destroy());
+    req.end();
+  });
+}
+
+function apiReady(server: string, ca: string, token: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const req = request(
+      `${server}/readyz`,
+      { ca, headers: { authorization: `Bearer ${token}` }, timeout: 2_000 },
+      (res) => {
+        res.resume();
+        res.on("end", () => resolve(res.statusCode === 200));
+      },
+    );
+    req.on("error", () => resolve(false));
+    req.on("timeout", () => req.destroy());
+    req.end();
+  });
+}
+
+/** A TCP port free on `host` right now. */
+export function freePort(host: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.on("error", reject);
+    srv.listen(0, host, () => {
+      const addr = srv.address();
+      const port = typeof addr === "object" && addr !== null ? addr.port : 0;
+      srv.close(() => resolve(port));
+    });
+  });
+}

@@ -1,0 +1,50 @@
+import { randomBytes } from "node:crypto";
+import { inject } from "vitest";
+import { CoreV1Api, KubeConfig } from "@kubernetes/client-node";
+import { loadKubeConfig } from "../../src/k8s/client.js";
+
+/** Admin KubeConfig for the integration project's API server, or null (reason printed). */
+export function integrationKubeConfig(): KubeConfig | null {
+  const path = inject("kubeconfig");
+  if (path === "") {
+    console.warn(`SKIPPED ${inject("controlPlaneMissing")}`);
+    return null;
+  }
+  return loadKubeConfig(path);
+}
+
+export async function createTestNamespace(kc: KubeConfig, prefix: string): Promise<string> {
+  const name = `${prefix}-${randomBytes(3).toString("hex")}`;
+  await kc.makeApiClient(CoreV1Api).createNamespace({ body: { metadata: { name } } });
+  return name;
+}
+
+/** A KubeConfig for the same cluster that authenticates with `token` only. */
+export function kubeConfigWithToken(admin: KubeConfig, token: string): KubeConfig {
+  const cluster = admin.getCurrentCluster();
+  if (cluster === null) throw new Error("admin kubeconfig has no current cluster");
+  const kc = new KubeConfig();
+  kc.loadFromOptions({
+    clusters: [cluster],
+    users: [{ name: "token-user", token }],
+    contexts: [{ name: "token", cluster: cluster.name, user: "token-user" }],
+    currentContext: "token",
+  });
+  return kc;
+}
+
+/** Polls `check` until it returns a value other than undefined, or fails after `timeoutMs`. */
+export async function eventually<T>(
+  what: string,
+  check: () => T | undefined | Promise<T | undefined>,
+  timeoutMs = 10_000,
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await check();
+    if (v !== undefined) return v;
+    if (Date.now() > deadline)
+      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
