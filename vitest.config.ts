@@ -27,6 +27,7 @@ export default defineConfig({
         test: {
           name: "e2e",
           include: ["test/e2e/**/*.test.ts"],
+          globalSetup: ["test/e2e/global-setup.ts"],
           // Labs are heavy (an API server each) and the machine is small: one file at a time.
           fileParallelism: false,
           testTimeout: 120_000,

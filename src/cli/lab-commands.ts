@@ -133,7 +133,10 @@ function table(rows: string[][]): string {
 
 function untilSignal(): Promise<void> {
   return new Promise((resolve) => {
+    // Signal listeners alone do not keep Node's event loop alive.
+    const keepAlive = setInterval(() => undefined, 1 << 30);
     const done = () => {
+      clearInterval(keepAlive);
       process.off("SIGINT", done);
       process.off("SIGTERM", done);
       resolve();

@@ -6,7 +6,7 @@ const [major = 0, minor = 0] = process.versions.node.split(".").map(Number);
 if (major < 22 || (major === 22 && minor < 19)) {
   process.stderr.write(
     `barelb needs Node.js >= 22.19; this is ${process.versions.node}.\n` +
-      "In a checkout of barelb, run it through npm (npm run lab, npx barelb ...), which puts the\n" +
+      "In a checkout of barelb, run it through npm (npm run barelb -- <command>), which puts the\n" +
       "project's own Node 22 first on the PATH.\n",
   );
   process.exit(1);

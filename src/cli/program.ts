@@ -41,7 +41,10 @@ export function buildProgram(actions: Actions, version: string, io?: ProgramIO):
     .version(version, "-V, --version", "print the barelb version")
     .showHelpAfterError("(run with --help for usage)")
     .showSuggestionAfterError(true)
-    .allowExcessArguments(false);
+    .allowExcessArguments(false)
+    // Throw CommanderError instead of calling process.exit; runCli maps it to an exit code.
+    // Set before adding subcommands: they copy these settings when created.
+    .exitOverride();
   if (io) program.configureOutput(io);
 
   const lab = program

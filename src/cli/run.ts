@@ -1,10 +1,12 @@
 import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { packageRoot } from "../util/paths.js";
 import { CommanderError } from "commander";
 import { buildProgram, type ProgramIO } from "./program.js";
 import { labActions } from "./lab-commands.js";
 
 export function packageVersion(): string {
-  const pkg = JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as {
+  const pkg = JSON.parse(readFileSync(join(packageRoot(), "package.json"), "utf8")) as {
     version: string;
   };
   return pkg.version;
@@ -13,7 +15,7 @@ export function packageVersion(): string {
 /** Runs the CLI and returns the process exit code. */
 export async function runCli(argv: readonly string[], io?: ProgramIO): Promise<number> {
   const writeErr = io ? (s: string) => io.writeErr(s) : (s: string) => process.stderr.write(s);
-  const program = buildProgram(labActions(), packageVersion(), io).exitOverride();
+  const program = buildProgram(labActions(), packageVersion(), io);
   try {
     await program.parseAsync([...argv]);
     return 0;

@@ -5,9 +5,9 @@ import { request } from "node:https";
 import { request as httpRequest } from "node:http";
 import { createServer } from "node:net";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { setTimeout as sleep } from "node:timers/promises";
 import { stringify } from "yaml";
+import { packageRoot } from "../util/paths.js";
 import {
   isRunning,
   processRef,
@@ -23,18 +23,17 @@ import {
  * ServiceAccount tokens are signed, so callers can act as a ServiceAccount and be refused.
  */
 
-const buildScript = fileURLToPath(new URL("../../test/controlplane/build.sh", import.meta.url));
+const buildScript = () => join(packageRoot(), "test", "controlplane", "build.sh");
 
 /** Builds (first time) or finds (cached) the binaries; returns their directory. */
 export async function ensureControlPlaneBinaries(
   onProgress: (line: string) => void = () => undefined,
 ): Promise<string> {
   if (process.env.BARELB_CONTROLPLANE_BIN) return process.env.BARELB_CONTROLPLANE_BIN;
-  if (!existsSync(buildScript)) {
-    throw new Error(`cannot build the control plane: ${buildScript} is missing`);
-  }
+  const script = buildScript();
+  if (!existsSync(script)) throw new Error(`cannot build the control plane: ${script} is missing`);
   try {
-    const { stdout, stderr } = await run("bash", [buildScript], { timeoutMs: 30 * 60_000 });
+    const { stdout, stderr } = await run("bash", [script], { timeoutMs: 30 * 60_000 });
     for (const line of stderr.split("\n")) if (line.trim() !== "") onProgress(line);
     const dir = stdout.trim().split("\n").pop();
     if (!dir) throw new Error("build.sh printed no directory");

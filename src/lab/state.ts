@@ -115,7 +115,9 @@ export async function withLabLock<T>(fn: () => Promise<T>): Promise<T> {
         unlinkSync(lock);
         continue;
       }
-      if (Date.now() > deadline) throw new Error(`timed out waiting for the lab lock ${lock}`);
+      if (Date.now() > deadline) {
+        throw new Error(`timed out waiting for the lab lock ${lock}`, { cause: e });
+      }
       await sleep(100);
     }
   }

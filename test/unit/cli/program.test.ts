@@ -1,0 +1,125 @@
+import { describe, expect, it } from "vitest";
+import { CommanderError } from "commander";
+import { buildProgram, parseNodeCount, type Actions } from "../../../src/cli/program.js";
+import { describeError } from "../../../src/cli/run.js";
+
+// The CLI's argument handling, with recording actions passed in: nothing is executed.
+
+function harness() {
+  const calls: { action: string; args: unknown }[] = [];
+  const record =
+    (action: string) =>
+    (args?: unknown): Promise<void> => {
+      calls.push({ action, args });
+      return Promise.resolve();
+    };
+  const actions: Actions = {
+    labUp: record("labUp"),
+    labDown: record("labDown"),
+    labList: record("labList"),
+    labDemo: record("labDemo"),
+  };
+  let out = "";
+  let err = "";
+  const program = buildProgram(actions, "1.2.3", {
+    writeOut: (s) => (out += s),
+    writeErr: (s) => (err += s),
+  });
+  const parse = async (...argv: string[]) => {
+    try {
+      await program.parseAsync(argv, { from: "user" });
+      return { code: 0 };
+    } catch (e: unknown) {
+      if (e instanceof CommanderError) return { code: e.exitCode, id: e.code };
+      throw e;
+    }
+  };
+  return { calls, parse, out: () => out, err: () => err };
+}
+
+describe("barelb command line", () => {
+  it.each([
+    [["lab", "up"], { action: "labUp", args: { nodes: 3, controlPlane: true, foreground: false } }],
+    [
+      ["lab", "up", "-n", "2", "--no-control-plane", "--foreground"],
+      { action: "labUp", args: { nodes: 2, controlPlane: false, foreground: true } },
+    ],
+    [
+      ["lab", "up", "--nodes", "8"],
+      { action: "labUp", args: { nodes: 8, controlPlane: true, foreground: false } },
+    ],
+    [["lab", "down"], { action: "labDown", args: { ids: [] } }],
+    [
+      ["lab", "down", "abc123", "def456"],
+      { action: "labDown", args: { ids: ["abc123", "def456"] } },
+    ],
+    [["lab", "list"], { action: "labList", args: undefined }],
+    [["lab", "ls"], { action: "labList", args: undefined }],
+    [["lab", "demo", "--nodes", "2"], { action: "labDemo", args: { nodes: 2 } }],
+  ])("%j calls the right action with the right arguments", async (argv, expected) => {
+    const h = harness();
+    expect(await h.parse(...argv)).toEqual({ code: 0 });
+    expect(h.calls).toEqual([expected]);
+  });
+
+  it.each([
+    [["bogus"], "commander.unknownCommand", "unknown command 'bogus'"],
+    [["lab", "upp"], "commander.unknownCommand", "(Did you mean up?)"],
+    [["lab", "up", "--bogus"], "commander.unknownOption", "unknown option '--bogus'"],
+    [
+      ["lab", "up", "--nodes", "0"],
+      "commander.invalidArgument",
+      "must be a whole number from 1 to 8",
+    ],
+    [
+      ["lab", "up", "--nodes", "9"],
+      "commander.invalidArgument",
+      "must be a whole number from 1 to 8",
+    ],
+    [
+      ["lab", "up", "--nodes", "two"],
+      "commander.invalidArgument",
+      "must be a whole number from 1 to 8",
+    ],
+    [["lab", "up", "--nodes"], "commander.optionMissingArgument", "argument missing"],
+    [["lab", "list", "extra"], "commander.excessArguments", "too many arguments"],
+  ])("%j is refused with a non-zero exit and a clear message", async (argv, id, message) => {
+    const h = harness();
+    const res = await h.parse(...argv);
+    expect(res.code).not.toBe(0);
+    expect(res.id).toBe(id);
+    expect(h.err()).toContain(message);
+    expect(h.calls).toEqual([]);
+  });
+
+  it("prints help listing the lab commands", async () => {
+    const h = harness();
+    expect((await h.parse("lab", "--help")).id).toBe("commander.helpDisplayed");
+    for (const sub of ["up", "down", "list", "demo"])
+      expect(h.out()).toMatch(new RegExp(`^\\s+${sub}\\b`, "m"));
+  });
+
+  it("prints its version", async () => {
+    const h = harness();
+    expect((await h.parse("--version")).id).toBe("commander.version");
+    expect(h.out().trim()).toBe("1.2.3");
+  });
+
+  it("parses node counts strictly", () => {
+    expect(parseNodeCount("1")).toBe(1);
+    expect(() => parseNodeCount("1.5")).toThrow(/whole number/);
+    expect(() => parseNodeCount("-1")).toThrow(/whole number/);
+    expect(() => parseNodeCount("")).toThrow(/whole number/);
+  });
+});
+
+describe("error output", () => {
+  it("prints the message and every cause", () => {
+    const e = new Error("could not build kube-apiserver", { cause: new Error("go: not found") });
+    expect(describeError(e)).toBe("could not build kube-apiserver\n  caused by: go: not found");
+  });
+  it("lists each error of an aggregate", () => {
+    const e = new AggregateError([new Error("a"), new Error("b")], "cleanup left something behind");
+    expect(describeError(e)).toBe("cleanup left something behind\n  - a\n  - b");
+  });
+});
