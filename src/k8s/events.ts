@@ -1,0 +1,91 @@
+import { CoreV1Api, type KubeConfig } from "@kubernetes/client-node";
+import type { Logger } from "pino";
+
+/**
+ * Writes core/v1 Events, the way `kubectl describe` shows why a Service is pending or where
+ * its IP is announced. An Event that repeats the previous one for the same object, reason
+ * and message within `repeatWindowMs` is not written again (the log still has it), so a
+ * Service retried in a loop cannot flood the API server.
+ */
+
+export interface EventTarget {
+  kind: string;
+  apiVersion: string;
+  namespace: string;
+  name: string;
+  uid?: string | undefined;
+  resourceVersion?: string | undefined;
+}
+
+export type EventType = "Normal" | "Warning";
+
+export interface EventSink {
+  emit(target: EventTarget, type: EventType, reason: string, message: string): void;
+}
+
+export class EventRecorder implements EventSink {
+  private readonly api: CoreV1Api;
+  private readonly last = new Map<string, { message: string; at: number }>();
+  private pending = Promise.resolve();
+
+  constructor(
+    kubeConfig: KubeConfig,
+    private readonly component: string,
+    private readonly instance: string,
+    private readonly log: Logger,
+    private readonly repeatWindowMs = 10 * 60_000,
+  ) {
+    this.api = kubeConfig.makeApiClient(CoreV1Api);
+  }
+
+  emit(target: EventTarget, type: EventType, reason: string, message: string): void {
+    const key = `${target.namespace}/${target.name}/${target.uid ?? ""}/${reason}`;
+    const now = Date.now();
+    const prev = this.last.get(key);
+    if (prev !== undefined && prev.message === message && now - prev.at < this.repeatWindowMs)
+      return;
+    this.last.set(key, { message, at: now });
+    if (this.last.size > 10_000) this.last.delete(this.last.keys().next().value ?? "");
+    // Events are written one after another, off the caller's path; failures are logged only.
+    this.pending = this.pending.then(() => this.write(target, type, reason, message));
+  }
+
+  /** Resolves when every Event emitted so far has been written (or has failed). */
+  flush(): Promise<void> {
+    return this.pending;
+  }
+
+  private async write(target: EventTarget, type: EventType, reason: string, message: string) {
+    const ts = new Date();
+    try {
+      await this.api.createNamespacedEvent({
+        namespace: target.namespace,
+        body: {
+          metadata: { generateName: `${target.name}.`, namespace: target.namespace },
+          involvedObject: {
+            kind: target.kind,
+            apiVersion: target.apiVersion,
+            namespace: target.namespace,
+            name: target.name,
+            uid: target.uid,
+            resourceVersion: target.resourceVersion,
+          },
+          type,
+          reason,
+          message,
+          count: 1,
+          firstTimestamp: ts,
+          lastTimestamp: ts,
+          source: { component: this.component, host: this.instance },
+          reportingComponent: this.component,
+          reportingInstance: this.instance,
+        },
+      });
+    } catch (e: unknown) {
+      this.log.warn(
+        { err: e, reason, object: `${target.namespace}/${target.name}` },
+        "cannot write Event",
+      );
+    }
+  }
+}

@@ -1,0 +1,245 @@
+import {
+  ApiException,
+  CoordinationV1Api,
+  type KubeConfig,
+  type V1Lease,
+} from "@kubernetes/client-node";
+import type { Logger } from "pino";
+import { microTimeNow } from "./microtime.js";
+
+/**
+ * Lease-based leader election (the controller's `barelb-controller` Lease), in the manner of
+ * client-go: the holder renews every retry period and gives up leading if it cannot renew
+ * for the renew deadline; others take over once the Lease has not changed for the lease
+ * duration *as measured on their own clock*, so clock skew between nodes cannot cause an
+ * early takeover. Writes go through resourceVersion, so two candidates cannot both win.
+ */
+
+export interface LeaseRecord {
+  holder: string;
+  /** The renewTime string as stored; compared, never parsed, for expiry. */
+  renewTime: string;
+  leaseDurationSeconds: number;
+  transitions: number;
+}
+
+export interface Observation {
+  record: LeaseRecord;
+  /** Local monotonic time (ms) when this exact record was first seen. */
+  seenAt: number;
+}
+
+export type Decision =
+  | { kind: "create" }
+  | { kind: "renew" }
+  | { kind: "takeover" }
+  | { kind: "wait"; holder: string; expiresInMs: number };
+
+/** What a candidate should do, given the Lease as read now and what it saw before. */
+export function decide(
+  identity: string,
+  current: LeaseRecord | null,
+  previous: Observation | null,
+  nowMono: number,
+): { decision: Decision; observation: Observation | null } {
+  if (current === null) return { decision: { kind: "create" }, observation: null };
+  const same =
+    previous !== null &&
+    previous.record.holder === current.holder &&
+    previous.record.renewTime === current.renewTime;
+  const observation = same ? previous : { record: current, seenAt: nowMono };
+  if (current.holder === identity) return { decision: { kind: "renew" }, observation };
+  if (current.holder === "") return { decision: { kind: "takeover" }, observation };
+  const expiresInMs = observation.seenAt + current.leaseDurationSeconds * 1000 - nowMono;
+  if (expiresInMs <= 0) return { decision: { kind: "takeover" }, observation };
+  return { decision: { kind: "wait", holder: current.holder, expiresInMs }, observation };
+}
+
+export interface LeaderElectionOptions {
+  kubeConfig: KubeConfig;
+  namespace: string;
+  name: string;
+  identity: string;
+  leaseDurationMs: number;
+  renewDeadlineMs: number;
+  retryPeriodMs: number;
+  log: Logger;
+  /** Monotonic clock in ms (tests may pass their own). */
+  now?: () => number;
+}
+
+export interface LeadershipHandlers {
+  /** Called on becoming leader; `lost` is aborted when leadership ends for any reason. */
+  onStartedLeading(lost: AbortSignal): void;
+  onStoppedLeading(): void;
+}
+
+function toRecord(lease: V1Lease): LeaseRecord {
+  return {
+    holder: lease.spec?.holderIdentity ?? "",
+    renewTime: String(lease.spec?.renewTime ?? ""),
+    leaseDurationSeconds: lease.spec?.leaseDurationSeconds ?? 0,
+    transitions: lease.spec?.leaseTransitions ?? 0,
+  };
+}
+
+export class LeaderElector {
+  private readonly api: CoordinationV1Api;
+  private readonly now: () => number;
+  private observation: Observation | null = null;
+  private lease: V1Lease | null = null;
+
+  constructor(private readonly opts: LeaderElectionOptions) {
+    this.api = opts.kubeConfig.makeApiClient(CoordinationV1Api);
+    this.now = opts.now ?? (() => performance.now());
+  }
+
+  /** Campaigns, leads, and campaigns again after losing, until `stop` is aborted. */
+  async run(stop: AbortSignal, handlers: LeadershipHandlers): Promise<void> {
+    const { log } = this.opts;
+    while (!stop.aborted) {
+      if (!(await this.tryAcquireOrRenew())) {
+        await sleep(this.opts.retryPeriodMs, stop);
+        continue;
+      }
+      log.info({ lease: this.opts.name, identity: this.opts.identity }, "became leader");
+      const lost = new AbortController();
+      handlers.onStartedLeading(lost.signal);
+      await this.renewLoop(stop);
+      lost.abort();
+      handlers.onStoppedLeading();
+      if (aborted(stop)) {
+        await this.release();
+        log.info({ lease: this.opts.name }, "released leadership");
+      } else {
+        log.warn({ lease: this.opts.name }, "lost leadership");
+      }
+    }
+  }
+
+  /** Renews until a renewal has failed for the whole renew deadline, or `stop` is aborted. */
+  private async renewLoop(stop: AbortSignal): Promise<void> {
+    let lastRenew = this.now();
+    while (!stop.aborted) {
+      await sleep(this.opts.retryPeriodMs, stop);
+      if (aborted(stop)) return;
+      if (await this.tryAcquireOrRenew()) {
+        lastRenew = this.now();
+      } else if (this.lease?.spec?.holderIdentity !== this.opts.identity) {
+        return; // someone else holds it now
+      } else if (this.now() - lastRenew > this.opts.renewDeadlineMs) {
+        return;
+      }
+    }
+  }
+
+  /** One round: true if we hold the Lease afterwards. */
+  async tryAcquireOrRenew(): Promise<boolean> {
+    const { namespace, name, identity, log } = this.opts;
+    let current: V1Lease | null;
+    try {
+      current = await this.api.readNamespacedLease({ name, namespace });
+    } catch (e: unknown) {
+      if (!(e instanceof ApiException && e.code === 404)) {
+        log.warn({ err: e, lease: name }, "cannot read leader Lease");
+        return false;
+      }
+      current = null;
+    }
+    this.lease = current;
+    const { decision, observation } = decide(
+      identity,
+      current && toRecord(current),
+      this.observation,
+      this.now(),
+    );
+    this.observation = observation;
+    const durationSeconds = Math.ceil(this.opts.leaseDurationMs / 1000);
+    const t = microTimeNow();
+    try {
+      switch (decision.kind) {
+        case "wait":
+          return false;
+        case "create":
+          this.lease = await this.api.createNamespacedLease({
+            namespace,
+            body: {
+              metadata: { name, namespace },
+              spec: {
+                holderIdentity: identity,
+                leaseDurationSeconds: durationSeconds,
+                acquireTime: t,
+                renewTime: t,
+                leaseTransitions: 0,
+              },
+            },
+          });
+          return true;
+        case "renew":
+        case "takeover": {
+          const spec = current?.spec ?? {};
+          const takeover = decision.kind === "takeover";
+          this.lease = await this.api.replaceNamespacedLease({
+            name,
+            namespace,
+            body: {
+              ...current,
+              spec: {
+                ...spec,
+                holderIdentity: identity,
+                leaseDurationSeconds: durationSeconds,
+                renewTime: t,
+                ...(takeover
+                  ? { acquireTime: t, leaseTransitions: (spec.leaseTransitions ?? 0) + 1 }
+                  : {}),
+              },
+            },
+          });
+          return true;
+        }
+      }
+    } catch (e: unknown) {
+      // 409: someone else wrote first; we will see their record next round.
+      if (!(e instanceof ApiException && (e.code === 409 || e.code === 404))) {
+        log.warn({ err: e, lease: name }, "cannot write leader Lease");
+      }
+      return false;
+    }
+  }
+
+  /** Gives the Lease up at once (holder cleared), so a standby takes over without waiting. */
+  private async release(): Promise<void> {
+    const lease = this.lease;
+    if (lease?.spec?.holderIdentity !== this.opts.identity) return;
+    try {
+      await this.api.replaceNamespacedLease({
+        name: this.opts.name,
+        namespace: this.opts.namespace,
+        body: { ...lease, spec: { ...lease.spec, holderIdentity: "", leaseDurationSeconds: 1 } },
+      });
+    } catch (e: unknown) {
+      this.opts.log.warn({ err: e, lease: this.opts.name }, "cannot release leader Lease");
+    }
+  }
+}
+
+/** Reads the flag afresh (it changes across awaits, which control-flow narrowing ignores). */
+function aborted(signal: AbortSignal): boolean {
+  return signal.aborted;
+}
+
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal.aborted) {
+      resolve();
+      return;
+    }
+    const timer = setTimeout(done, ms);
+    function done() {
+      clearTimeout(timer);
+      signal.removeEventListener("abort", done);
+      resolve();
+    }
+    signal.addEventListener("abort", done, { once: true });
+  });
+}

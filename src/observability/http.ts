@@ -1,0 +1,59 @@
+import { createServer, type Server } from "node:http";
+import type { Registry } from "prom-client";
+import type { Logger } from "pino";
+
+/**
+ * The HTTP endpoints of both programs: /metrics (Prometheus text), /healthz (the process is
+ * alive and its loops are turning) and /readyz (it is doing its job: e.g. config loaded and
+ * existing assignments restored). The checks are passed in; this module knows no domain.
+ */
+
+export interface HealthChecks {
+  healthy(): string | null;
+  ready(): string | null;
+}
+
+export function startHttpServer(
+  address: string,
+  port: number,
+  registry: Registry,
+  checks: HealthChecks,
+  log: Logger,
+): Promise<Server> {
+  const check = (problem: string | null): [number, string] =>
+    problem === null ? [200, "ok\n"] : [503, `${problem}\n`];
+  const server = createServer((req, res) => {
+    const path = (req.url ?? "/").split("?")[0];
+    const reply = (status: number, body: string, type = "text/plain; charset=utf-8") => {
+      res.writeHead(status, { "content-type": type });
+      res.end(body);
+    };
+    if (req.method !== "GET" && req.method !== "HEAD") {
+      reply(405, "method not allowed\n");
+    } else if (path === "/metrics") {
+      registry.metrics().then(
+        (text) => {
+          reply(200, text, registry.contentType);
+        },
+        (e: unknown) => {
+          log.error({ err: e }, "cannot render metrics");
+          reply(500, "cannot render metrics\n");
+        },
+      );
+    } else if (path === "/healthz" || path === "/livez") {
+      reply(...check(checks.healthy()));
+    } else if (path === "/readyz") {
+      reply(...check(checks.ready()));
+    } else {
+      reply(404, "not found: try /metrics, /healthz or /readyz\n");
+    }
+  });
+  return new Promise((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(port, address, () => {
+      server.off("error", reject);
+      log.info({ address, port }, "serving /metrics, /healthz, /readyz");
+      resolve(server);
+    });
+  });
+}
