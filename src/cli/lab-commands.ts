@@ -4,12 +4,13 @@ import { createLab, downLabs, listLabs, type Lab } from "../lab/lab.js";
 import { run } from "../util/proc.js";
 import type { Actions } from "./program.js";
 import { UserError } from "./errors.js";
+import { table } from "./table.js";
 
 /** The real `barelb lab …` actions. Human-readable output on stdout, progress on stderr. */
 export function labActions(
   out: (s: string) => void = (s) => process.stdout.write(s),
   err: (s: string) => void = (s) => process.stderr.write(s),
-): Actions {
+): Omit<Actions, "configValidate"> {
   const progress = (line: string) => err(`  ${line}\n`);
   return {
     async labUp({ nodes, controlPlane, foreground }) {
@@ -115,20 +116,6 @@ export function describeLab(lab: Lab): string {
   lines.push(`free for LoadBalancer IPs: ${a.vipRange4}, ${a.vipCidr6}`);
   lines.push(`run a command on a node:  ip netns exec ${r.netns[0] ?? "?"} <command>`);
   return `${lines.join("\n")}\n`;
-}
-
-function table(rows: string[][]): string {
-  const widths = rows[0]?.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? "").length))) ?? [];
-  return (
-    rows
-      .map((r) =>
-        r
-          .map((c, i) => c.padEnd(widths[i] ?? 0))
-          .join("  ")
-          .trimEnd(),
-      )
-      .join("\n") + "\n"
-  );
 }
 
 function untilSignal(): Promise<void> {

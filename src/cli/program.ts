@@ -1,4 +1,4 @@
-import { Command, InvalidArgumentError, Option } from "commander";
+import { Command, CommanderError, InvalidArgumentError, Option } from "commander";
 import { MAX_NODES } from "../lab/lab.js";
 
 /**
@@ -18,6 +18,8 @@ export interface Actions {
   labDown(args: { ids: string[] }): Promise<void>;
   labList(): Promise<void>;
   labDemo(args: { nodes: number }): Promise<void>;
+  /** Returns the exit code: 0 valid, 1 invalid. */
+  configValidate(args: { file: string }): Promise<number>;
 }
 
 export interface ProgramIO {
@@ -89,6 +91,20 @@ export function buildProgram(actions: Actions, version: string, io?: ProgramIO):
     .description("bring up a lab, show it working end to end, and remove it")
     .addOption(nodesOption())
     .action((opts: { nodes: number }) => actions.labDemo({ nodes: opts.nodes }));
+
+  program
+    .command("config")
+    .description("the address pool configuration")
+    .command("validate")
+    .description(
+      "check a pool config with the controller's own parser: a ConfigMap manifest or the bare config YAML; - reads stdin",
+    )
+    .argument("<file>", "file to check, or - for standard input")
+    .action(async (file: string) => {
+      const code = await actions.configValidate({ file });
+      // The report is printed already; only the exit code is left to set.
+      if (code !== 0) throw new CommanderError(code, "barelb.configInvalid", "");
+    });
 
   return program;
 }

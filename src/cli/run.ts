@@ -3,6 +3,7 @@ import { join } from "node:path";
 import { packageRoot } from "../util/paths.js";
 import { CommanderError } from "commander";
 import { buildProgram, type ProgramIO } from "./program.js";
+import { configValidate } from "./config-commands.js";
 import { labActions } from "./lab-commands.js";
 
 export function packageVersion(): string {
@@ -15,7 +16,12 @@ export function packageVersion(): string {
 /** Runs the CLI and returns the process exit code. */
 export async function runCli(argv: readonly string[], io?: ProgramIO): Promise<number> {
   const writeErr = io ? (s: string) => io.writeErr(s) : (s: string) => process.stderr.write(s);
-  const program = buildProgram(labActions(), packageVersion(), io);
+  const out = io ? (s: string) => io.writeOut(s) : (s: string) => process.stdout.write(s);
+  const actions = {
+    ...labActions(),
+    configValidate: ({ file }: { file: string }) => configValidate(file, out),
+  };
+  const program = buildProgram(actions, packageVersion(), io);
   try {
     await program.parseAsync([...argv]);
     return 0;

@@ -18,6 +18,10 @@ function harness() {
     labDown: record("labDown"),
     labList: record("labList"),
     labDemo: record("labDemo"),
+    configValidate: async (args) => {
+      await record("configValidate")(args);
+      return args.file === "bad.yaml" ? 1 : 0;
+    },
   };
   let out = "";
   let err = "";
@@ -56,6 +60,11 @@ describe("barelb command line", () => {
     [["lab", "list"], { action: "labList", args: undefined }],
     [["lab", "ls"], { action: "labList", args: undefined }],
     [["lab", "demo", "--nodes", "2"], { action: "labDemo", args: { nodes: 2 } }],
+    [
+      ["config", "validate", "pools.yaml"],
+      { action: "configValidate", args: { file: "pools.yaml" } },
+    ],
+    [["config", "validate", "-"], { action: "configValidate", args: { file: "-" } }],
   ])("%j calls the right action with the right arguments", async (argv, expected) => {
     const h = harness();
     expect(await h.parse(...argv)).toEqual({ code: 0 });
@@ -83,6 +92,7 @@ describe("barelb command line", () => {
     ],
     [["lab", "up", "--nodes"], "commander.optionMissingArgument", "argument missing"],
     [["lab", "list", "extra"], "commander.excessArguments", "too many arguments"],
+    [["config", "validate"], "commander.missingArgument", "missing required argument 'file'"],
   ])("%j is refused with a non-zero exit and a clear message", async (argv, id, message) => {
     const h = harness();
     const res = await h.parse(...argv);
@@ -90,6 +100,15 @@ describe("barelb command line", () => {
     expect(res.id).toBe(id);
     expect(h.err()).toContain(message);
     expect(h.calls).toEqual([]);
+  });
+
+  it("exits 1 when the config is invalid, printing nothing more than the report", async () => {
+    const h = harness();
+    expect(await h.parse("config", "validate", "bad.yaml")).toEqual({
+      code: 1,
+      id: "barelb.configInvalid",
+    });
+    expect(h.err()).toBe("");
   });
 
   it("prints help listing the lab commands", async () => {

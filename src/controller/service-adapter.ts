@@ -1,0 +1,107 @@
+import type { V1Service } from "@kubernetes/client-node";
+import type { FamilyPolicy, ServiceRequest } from "../allocator/request.js";
+import type { IPFamily } from "../net/ip.js";
+
+/**
+ * Turns a Kubernetes Service into what the allocator needs (plain data), and reads back what
+ * barelb wrote on it. The only place that knows Service field and annotation names.
+ */
+
+/** Annotation prefixes, in order of precedence: barelb's own, then MetalLB's two spellings. */
+export const ANNOTATION_PREFIXES = ["barelb.io/", "metallb.io/", "metallb.universe.tf/"] as const;
+
+export const POOL_ANNOTATION = "address-pool";
+export const IPS_ANNOTATION = "loadBalancerIPs";
+export const SHARING_ANNOTATION = "allow-shared-ip";
+/** Written by the controller: the pool the Service's IPs came from. */
+export const ALLOCATED_FROM_POOL = "barelb.io/ip-allocated-from-pool";
+
+export function serviceKey(svc: V1Service): string {
+  return `${svc.metadata?.namespace ?? ""}/${svc.metadata?.name ?? ""}`;
+}
+
+/** The value of an annotation under the first prefix that has it, with the key used. */
+export function annotation(
+  svc: V1Service,
+  name: string,
+): { key: string; value: string } | undefined {
+  const all = svc.metadata?.annotations ?? {};
+  for (const prefix of ANNOTATION_PREFIXES) {
+    const value = all[prefix + name];
+    if (value !== undefined) return { key: prefix + name, value };
+  }
+  return undefined;
+}
+
+/**
+ * Whether this controller handles the Service: `type: LoadBalancer` and, without
+ * `--lb-class`, no `spec.loadBalancerClass`; with `--lb-class X`, exactly class X.
+ */
+export function isHandled(svc: V1Service, lbClass: string | undefined): boolean {
+  if (svc.spec?.type !== "LoadBalancer") return false;
+  const cls = svc.spec.loadBalancerClass;
+  return lbClass === undefined || lbClass === ""
+    ? cls === undefined || cls === ""
+    : cls === lbClass;
+}
+
+/** The IPs in `status.loadBalancer.ingress`, in order. */
+export function statusIPs(svc: V1Service): string[] {
+  return (svc.status?.loadBalancer?.ingress ?? [])
+    .map((i) => i.ip)
+    .filter((ip): ip is string => !!ip);
+}
+
+export type AdapterResult =
+  { ok: true; request: ServiceRequest } | { ok: false; field: string; message: string };
+
+/** The allocator request for a handled Service, or what is wrong with the Service. */
+export function toRequest(svc: V1Service): AdapterResult {
+  const spec = svc.spec ?? {};
+  const families = (spec.ipFamilies ?? ["IPv4"]).map((f): IPFamily => (f === "IPv6" ? 6 : 4));
+  const policy = (spec.ipFamilyPolicy ?? "SingleStack") as FamilyPolicy;
+
+  const fromSpec = (spec.loadBalancerIP ?? "").trim();
+  const ipsAnnotation = annotation(svc, IPS_ANNOTATION);
+  const fromAnnotation = (ipsAnnotation?.value ?? "")
+    .split(",")
+    .map((s) => s.trim())
+    .filter((s) => s !== "");
+  if (
+    fromSpec !== "" &&
+    ipsAnnotation !== undefined &&
+    !(fromAnnotation.length === 1 && fromAnnotation[0] === fromSpec)
+  ) {
+    return {
+      ok: false,
+      field: ipsAnnotation.key,
+      message:
+        `spec.loadBalancerIP (${fromSpec}) and the ${ipsAnnotation.key} annotation ` +
+        `(${ipsAnnotation.value}) ask for different IPs; set only one of them`,
+    };
+  }
+  const requestedIPs =
+    fromAnnotation.length > 0 ? fromAnnotation : fromSpec === "" ? [] : [fromSpec];
+
+  const local = spec.externalTrafficPolicy === "Local";
+  const selector = Object.entries(spec.selector ?? {})
+    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+    .map(([k, v]) => `${k}=${v}`)
+    .join(",");
+
+  return {
+    ok: true,
+    request: {
+      key: serviceKey(svc),
+      namespace: svc.metadata?.namespace ?? "",
+      labels: svc.metadata?.labels ?? {},
+      families,
+      familyPolicy: policy,
+      requestedIPs,
+      pool: annotation(svc, POOL_ANNOTATION)?.value.trim() || undefined,
+      sharingKey: annotation(svc, SHARING_ANNOTATION)?.value.trim() ?? "",
+      ports: (spec.ports ?? []).map((p) => ({ protocol: p.protocol ?? "TCP", port: p.port })),
+      backendKey: local ? `local:${selector}` : "",
+    },
+  };
+}
