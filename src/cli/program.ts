@@ -1,5 +1,8 @@
 import { Command, CommanderError, InvalidArgumentError, Option } from "commander";
+import { hostname } from "node:os";
 import { MAX_NODES } from "../lab/lab.js";
+import { LOG_LEVELS } from "../log.js";
+import { parseDuration } from "./duration.js";
 
 /**
  * The `barelb` command line. Actions are passed in, so the argument handling can be tested
@@ -13,7 +16,23 @@ export interface LabUpArgs {
   foreground: boolean;
 }
 
+export interface ControllerArgs {
+  kubeconfig: string | undefined;
+  namespace: string;
+  configMap: string;
+  lbClass: string | undefined;
+  identity: string;
+  leaderElect: boolean;
+  leaseDurationMs: number;
+  renewDeadlineMs: number;
+  retryPeriodMs: number;
+  metricsAddress: string;
+  metricsPort: number;
+  logLevel: string;
+}
+
 export interface Actions {
+  controller(args: ControllerArgs): Promise<void>;
   labUp(args: LabUpArgs): Promise<void>;
   labDown(args: { ids: string[] }): Promise<void>;
   labList(): Promise<void>;
@@ -106,5 +125,90 @@ export function buildProgram(actions: Actions, version: string, io?: ProgramIO):
       if (code !== 0) throw new CommanderError(code, "barelb.configInvalid", "");
     });
 
+  program
+    .command("controller")
+    .description("assign IPs from the address pools to LoadBalancer Services (run in the cluster)")
+    .option(
+      "--kubeconfig <path>",
+      "kubeconfig file (default: in-cluster ServiceAccount, or $KUBECONFIG)",
+    )
+    .option(
+      "--namespace <ns>",
+      "namespace of the ConfigMap and the leader Lease",
+      process.env.POD_NAMESPACE ?? "barelb-system",
+    )
+    .option(
+      "--config-map <name>",
+      "ConfigMap holding the pools (data key: config)",
+      "barelb-config",
+    )
+    .option(
+      "--lb-class <class>",
+      "handle only Services with this spec.loadBalancerClass (default: only those with none)",
+    )
+    .option(
+      "--identity <id>",
+      "this replica's name in the leader Lease",
+      process.env.POD_NAME ?? hostname(),
+    )
+    .option("--no-leader-elect", "do not take the leader Lease (run a single replica only)")
+    .addOption(
+      durationOption(
+        "--lease-duration <d>",
+        "how long a leader Lease lasts without renewal",
+        "15s",
+      ),
+    )
+    .addOption(
+      durationOption(
+        "--renew-deadline <d>",
+        "leader gives up if it cannot renew for this long",
+        "10s",
+      ),
+    )
+    .addOption(
+      durationOption("--retry-period <d>", "how often the Lease is renewed or tried", "2s"),
+    )
+    .option("--metrics-address <addr>", "address for /metrics, /healthz, /readyz", "0.0.0.0")
+    .addOption(portOption("--metrics-port <port>", "port for /metrics, /healthz, /readyz", 7472))
+    .addOption(logLevelOption())
+    .action((o: Record<string, unknown>) =>
+      actions.controller({
+        kubeconfig: o.kubeconfig as string | undefined,
+        namespace: o.namespace as string,
+        configMap: o.configMap as string,
+        lbClass: o.lbClass as string | undefined,
+        identity: o.identity as string,
+        leaderElect: o.leaderElect as boolean,
+        leaseDurationMs: o.leaseDuration as number,
+        renewDeadlineMs: o.renewDeadline as number,
+        retryPeriodMs: o.retryPeriod as number,
+        metricsAddress: o.metricsAddress as string,
+        metricsPort: o.metricsPort as number,
+        logLevel: o.logLevel as string,
+      }),
+    );
+
   return program;
+}
+
+function durationOption(flags: string, description: string, def: string): Option {
+  return new Option(flags, `${description} (e.g. 500ms, 2s)`)
+    .argParser(parseDuration)
+    .default(parseDuration(def), def);
+}
+
+function portOption(flags: string, description: string, def: number): Option {
+  return new Option(flags, description)
+    .argParser((v: string) => {
+      const n = Number(v);
+      if (!/^\d+$/.test(v) || n < 1 || n > 65535)
+        throw new InvalidArgumentError("must be a port number, 1-65535");
+      return n;
+    })
+    .default(def);
+}
+
+function logLevelOption(): Option {
+  return new Option("--log-level <level>", "log level").choices([...LOG_LEVELS]).default("info");
 }

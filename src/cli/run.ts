@@ -4,6 +4,7 @@ import { packageRoot } from "../util/paths.js";
 import { CommanderError } from "commander";
 import { buildProgram, type ProgramIO } from "./program.js";
 import { configValidate } from "./config-commands.js";
+import { controllerCommand } from "./controller-command.js";
 import { labActions } from "./lab-commands.js";
 
 export function packageVersion(): string {
@@ -20,6 +21,7 @@ export async function runCli(argv: readonly string[], io?: ProgramIO): Promise<n
   const actions = {
     ...labActions(),
     configValidate: ({ file }: { file: string }) => configValidate(file, out),
+    controller: controllerCommand,
   };
   const program = buildProgram(actions, packageVersion(), io);
   try {

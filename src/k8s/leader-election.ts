@@ -69,8 +69,12 @@ export interface LeaderElectionOptions {
 }
 
 export interface LeadershipHandlers {
-  /** Called on becoming leader; `lost` is aborted when leadership ends for any reason. */
-  onStartedLeading(lost: AbortSignal): void;
+  /**
+   * Called on becoming leader; `lost` is aborted when leadership ends for any reason. The
+   * Lease is released only after the returned work has finished, so a successor never
+   * overlaps with a leader still finishing a write.
+   */
+  onStartedLeading(lost: AbortSignal): Promise<void> | void;
   onStoppedLeading(): void;
 }
 
@@ -104,9 +108,12 @@ export class LeaderElector {
       }
       log.info({ lease: this.opts.name, identity: this.opts.identity }, "became leader");
       const lost = new AbortController();
-      handlers.onStartedLeading(lost.signal);
+      const work = Promise.resolve(handlers.onStartedLeading(lost.signal)).catch((e: unknown) => {
+        log.error({ err: e }, "leader work failed");
+      });
       await this.renewLoop(stop);
       lost.abort();
+      await work;
       handlers.onStoppedLeading();
       if (aborted(stop)) {
         await this.release();

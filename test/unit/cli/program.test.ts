@@ -18,6 +18,7 @@ function harness() {
     labDown: record("labDown"),
     labList: record("labList"),
     labDemo: record("labDemo"),
+    controller: record("controller"),
     configValidate: async (args) => {
       await record("configValidate")(args);
       return args.file === "bad.yaml" ? 1 : 0;
@@ -100,6 +101,44 @@ describe("barelb command line", () => {
     expect(res.id).toBe(id);
     expect(h.err()).toContain(message);
     expect(h.calls).toEqual([]);
+  });
+
+  it("parses controller flags with defaults", async () => {
+    const h = harness();
+    await h.parse(
+      "controller",
+      "--lb-class",
+      "barelb.io/x",
+      "--lease-duration",
+      "5s",
+      "--retry-period",
+      "500ms",
+      "--no-leader-elect",
+    );
+    const args = h.calls[0]?.args as Record<string, unknown>;
+    expect(args).toMatchObject({
+      configMap: "barelb-config",
+      lbClass: "barelb.io/x",
+      leaderElect: false,
+      leaseDurationMs: 5_000,
+      renewDeadlineMs: 10_000,
+      retryPeriodMs: 500,
+      metricsPort: 7472,
+      logLevel: "info",
+    });
+  });
+
+  it.each([
+    [["controller", "--lease-duration", "soon"], "must be a duration"],
+    [["controller", "--metrics-port", "70000"], "must be a port number"],
+    [
+      ["controller", "--log-level", "loud"],
+      "Allowed choices are fatal, error, warn, info, debug, trace, silent",
+    ],
+  ])("refuses bad controller flag %j", async (argv, message) => {
+    const h = harness();
+    expect((await h.parse(...argv)).code).toBe(1);
+    expect(h.err()).toContain(message);
   });
 
   it("exits 1 when the config is invalid, printing nothing more than the report", async () => {

@@ -1,0 +1,78 @@
+import { Counter, Gauge, type Registry } from "prom-client";
+import type { PoolStats } from "../allocator/allocator.js";
+import { familyName } from "../net/ip.js";
+import type { ControllerObserver } from "./service-controller.js";
+
+/** The controller's Prometheus metrics, registered on the registry passed in. */
+export class ControllerMetrics implements ControllerObserver {
+  readonly addressesTotal: Gauge<"pool" | "family">;
+  readonly addressesInUse: Gauge<"pool" | "family">;
+  readonly allocationFailures: Counter<"reason">;
+  readonly configLoaded: Gauge;
+  readonly configStale: Gauge;
+  readonly leader: Gauge;
+  readonly servicesWithIP: Gauge;
+  readonly statusWrites: Counter;
+
+  constructor(registry: Registry) {
+    const registers = [registry];
+    this.addressesTotal = new Gauge({
+      name: "barelb_address_pool_addresses_total",
+      help: "Addresses a pool can hand out, per family (without .0/.255 when avoid-buggy-ips)",
+      labelNames: ["pool", "family"],
+      registers,
+    });
+    this.addressesInUse = new Gauge({
+      name: "barelb_address_pool_addresses_in_use",
+      help: "Addresses of a pool held by Services, per family (a shared IP counts once)",
+      labelNames: ["pool", "family"],
+      registers,
+    });
+    this.allocationFailures = new Counter({
+      name: "barelb_allocation_failures_total",
+      help: "Allocations that left a Service without an IP, by reason code",
+      labelNames: ["reason"],
+      registers,
+    });
+    this.configLoaded = new Gauge({
+      name: "barelb_config_loaded",
+      help: "1 once a valid pool config has been loaded",
+      registers,
+    });
+    this.configStale = new Gauge({
+      name: "barelb_config_stale",
+      help: "1 while the ConfigMap holds a config that was refused (the last good one is in force)",
+      registers,
+    });
+    this.leader = new Gauge({
+      name: "barelb_controller_leader",
+      help: "1 while this replica is the leader",
+      registers,
+    });
+    this.servicesWithIP = new Gauge({
+      name: "barelb_services_assigned",
+      help: "LoadBalancer Services holding IPs",
+      registers,
+    });
+    this.statusWrites = new Counter({
+      name: "barelb_service_status_writes_total",
+      help: "Service status patches made by the controller",
+      registers,
+    });
+  }
+
+  allocationFailed(code: string): void {
+    this.allocationFailures.inc({ reason: code });
+  }
+
+  updatePools(stats: readonly PoolStats[], services: number): void {
+    this.addressesTotal.reset();
+    this.addressesInUse.reset();
+    for (const s of stats) {
+      const labels = { pool: s.pool, family: familyName(s.family) };
+      this.addressesTotal.set(labels, Number(s.total));
+      this.addressesInUse.set(labels, s.inUse);
+    }
+    this.servicesWithIP.set(services);
+  }
+}

@@ -1,0 +1,262 @@
+import {
+  CoreV1Api,
+  type KubeConfig,
+  type V1ConfigMap,
+  type V1Service,
+} from "@kubernetes/client-node";
+import type { Logger } from "pino";
+import { collectDefaultMetrics, Registry } from "prom-client";
+import { parseConfig, type Config } from "../config/index.js";
+import { EventRecorder, type EventTarget } from "../k8s/events.js";
+import { watchResource } from "../k8s/informer.js";
+import { LeaderElector } from "../k8s/leader-election.js";
+import { startHttpServer } from "../observability/http.js";
+import { WorkQueue } from "../util/workqueue.js";
+import { ControllerMetrics } from "./metrics.js";
+import { serviceKey } from "./service-adapter.js";
+import { ServiceController } from "./service-controller.js";
+import { ServiceStatusWriter } from "./status-writer.js";
+
+/**
+ * `barelb controller`: watches the pool ConfigMap and all Services; the leader (Lease
+ * `barelb-controller`) restores existing assignments, then reconciles Services one at a
+ * time. Standbys keep their caches warm so a takeover starts at once.
+ */
+
+export interface ControllerOptions {
+  kubeConfig: KubeConfig;
+  namespace: string;
+  configMap: string;
+  lbClass: string | undefined;
+  identity: string;
+  leaderElect: boolean;
+  leaseDurationMs: number;
+  renewDeadlineMs: number;
+  retryPeriodMs: number;
+  metricsAddress: string;
+  metricsPort: number;
+  log: Logger;
+}
+
+/** What the rest of the process can see of a running controller (tests and benchmarks). */
+export interface ControllerHandle {
+  readonly metrics: ControllerMetrics;
+  readonly registry: Registry;
+  readonly writer: ServiceStatusWriter;
+  /** Resolves once this replica leads and has restored every existing assignment. */
+  readonly restored: Promise<void>;
+  /** True when the leader has nothing queued or in flight. */
+  idle(): boolean;
+  /** Resolves when the controller has stopped (after `stop` is aborted). */
+  readonly done: Promise<void>;
+}
+
+interface Session {
+  ctrl: ServiceController;
+  queue: WorkQueue<string>;
+}
+
+export function runController(opts: ControllerOptions, stop: AbortSignal): ControllerHandle {
+  const { kubeConfig, namespace, log } = opts;
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry, prefix: "barelb_controller_" });
+  const metrics = new ControllerMetrics(registry);
+  const events = new EventRecorder(kubeConfig, "barelb-controller", opts.identity, log);
+  const writer = new ServiceStatusWriter(kubeConfig, () => metrics.statusWrites.inc());
+  const core = kubeConfig.makeApiClient(CoreV1Api);
+
+  let config: Config | null = null;
+  let configReady: () => void = () => undefined;
+  const configLoaded = new Promise<void>((resolve) => (configReady = resolve));
+  let session: Session | null = null;
+  let restoredNow: () => void = () => undefined;
+  const restored = new Promise<void>((resolve) => (restoredNow = resolve));
+  let isRestored = false;
+
+  // ---- the pool ConfigMap ------------------------------------------------------------
+  const configTarget = (cm: V1ConfigMap): EventTarget => ({
+    kind: "ConfigMap",
+    apiVersion: "v1",
+    namespace,
+    name: opts.configMap,
+    uid: cm.metadata?.uid,
+    resourceVersion: cm.metadata?.resourceVersion,
+  });
+  const onConfigMap = (cm: V1ConfigMap) => {
+    const text = cm.data?.config;
+    const result =
+      text === undefined
+        ? ({
+            ok: false,
+            errors: [
+              { message: `ConfigMap ${namespace}/${opts.configMap} has no data key "config"` },
+            ],
+          } as const)
+        : parseConfig(text);
+    if (!result.ok) {
+      metrics.configStale.set(1);
+      const lines = result.errors.map((e) => e.message);
+      log.error(
+        { configMap: opts.configMap, errors: lines },
+        "config refused; the last good config stays in force",
+      );
+      const shown =
+        lines.slice(0, 10).join("; ") +
+        (lines.length > 10 ? `; and ${lines.length - 10} more` : "");
+      events.emit(
+        configTarget(cm),
+        "Warning",
+        "InvalidConfig",
+        `config refused, the previous one stays in force: ${shown}`,
+      );
+      return;
+    }
+    for (const w of result.warnings)
+      log.warn({ configMap: opts.configMap, warning: w.message }, "config warning");
+    config = result.config;
+    metrics.configLoaded.set(1);
+    metrics.configStale.set(0);
+    log.info({ pools: config.pools.map((p) => p.name) }, "config loaded");
+    configReady();
+    if (session !== null) {
+      for (const key of session.ctrl.setConfig(config)) session.queue.add(key);
+      metrics.updatePools(session.ctrl.allocator.stats(), countAssigned(session.ctrl));
+    }
+  };
+  const configWatch = watchResource<V1ConfigMap>({
+    kubeConfig,
+    path: `/api/v1/namespaces/${namespace}/configmaps`,
+    fieldSelector: `metadata.name=${opts.configMap}`,
+    list: () =>
+      core.listNamespacedConfigMap({ namespace, fieldSelector: `metadata.name=${opts.configMap}` }),
+    handlers: {
+      add: onConfigMap,
+      update: onConfigMap,
+      delete: () => {
+        metrics.configStale.set(1);
+        log.warn(
+          { configMap: opts.configMap },
+          "ConfigMap deleted: keeping the last good config (to remove every pool, set address-pools: [])",
+        );
+      },
+    },
+    log,
+    what: "configmap",
+  });
+
+  // ---- Services ----------------------------------------------------------------------
+  const enqueue = (svc: V1Service) => session?.queue.add(serviceKey(svc));
+  const services = watchResource<V1Service>({
+    kubeConfig,
+    path: "/api/v1/services",
+    list: () => core.listServiceForAllNamespaces(),
+    handlers: { add: enqueue, update: enqueue, delete: enqueue },
+    log,
+    what: "services",
+  });
+  const lookup = (key: string) => {
+    const slash = key.indexOf("/");
+    return services.cache.get(key.slice(slash + 1), key.slice(0, slash));
+  };
+
+  // ---- leading -----------------------------------------------------------------------
+  async function lead(lost: AbortSignal): Promise<void> {
+    metrics.leader.set(1);
+    try {
+      await Promise.race([Promise.all([services.synced, configLoaded]), aborted(lost)]);
+      if (lost.aborted || config === null) return;
+      const ctrl = new ServiceController({
+        config,
+        lookup,
+        all: () => services.cache.list(),
+        writer,
+        events,
+        log,
+        lbClass: opts.lbClass,
+        observer: metrics,
+      });
+      const queue = new WorkQueue<string>({ baseDelayMs: 200, maxDelayMs: 60_000 });
+      for (const key of ctrl.restore()) queue.add(key);
+      session = { ctrl, queue };
+      isRestored = true;
+      restoredNow();
+      metrics.updatePools(ctrl.allocator.stats(), countAssigned(ctrl));
+      await queue.run(
+        lost,
+        async (key) => {
+          if ((await ctrl.reconcile(key)) === "reprocessAll") {
+            for (const p of ctrl.pendingKeys()) queue.add(p);
+          }
+          metrics.updatePools(ctrl.allocator.stats(), countAssigned(ctrl));
+          return "ok";
+        },
+        (key, e) => log.warn({ err: e, service: key }, "reconcile failed; will retry"),
+      );
+    } finally {
+      session = null;
+      isRestored = false;
+      metrics.leader.set(0);
+    }
+  }
+
+  const done = (async () => {
+    const server = await startHttpServer(
+      opts.metricsAddress,
+      opts.metricsPort,
+      registry,
+      {
+        healthy: () => null,
+        ready: () =>
+          config === null
+            ? `waiting for a valid config in ConfigMap ${namespace}/${opts.configMap}`
+            : session !== null && !isRestored
+              ? "restoring existing assignments"
+              : null,
+      },
+      log,
+    );
+    try {
+      if (opts.leaderElect) {
+        const elector = new LeaderElector({
+          kubeConfig,
+          namespace,
+          name: "barelb-controller",
+          identity: opts.identity,
+          leaseDurationMs: opts.leaseDurationMs,
+          renewDeadlineMs: opts.renewDeadlineMs,
+          retryPeriodMs: opts.retryPeriodMs,
+          log,
+        });
+        await elector.run(stop, { onStartedLeading: lead, onStoppedLeading: () => undefined });
+      } else {
+        await lead(stop);
+      }
+    } finally {
+      await Promise.all([services.stop(), configWatch.stop()]);
+      await events.flush();
+      await new Promise((resolve) => server.close(resolve));
+    }
+  })();
+
+  return {
+    metrics,
+    registry,
+    writer,
+    restored,
+    idle: () => session !== null && session.queue.idle,
+    done,
+  };
+}
+
+function countAssigned(ctrl: ServiceController): number {
+  let n = 0;
+  for (const _ of ctrl.allocator.assignments()) n++;
+  return n;
+}
+
+function aborted(signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal.aborted) resolve();
+    else signal.addEventListener("abort", () => resolve(), { once: true });
+  });
+}
