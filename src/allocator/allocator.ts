@@ -178,6 +178,11 @@ export class Allocator {
     return e === undefined ? undefined : view(e);
   }
 
+  /** How many Services hold IPs. */
+  get size(): number {
+    return this.services.size;
+  }
+
   /** Every Service holding IPs, in the order they were assigned. */
   *assignments(): IterableIterator<Assignment> {
     for (const e of this.services.values()) yield view(e);

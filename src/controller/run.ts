@@ -175,7 +175,8 @@ export function runController(opts: ControllerOptions, stop: AbortSignal): Contr
         lbClass: opts.lbClass,
         observer: metrics,
       });
-      const queue = new WorkQueue<string>({ baseDelayMs: 200, maxDelayMs: 60_000 });
+      // Decisions are synchronous and in order; only the API writes of up to 16 overlap.
+      const queue = new WorkQueue<string>({ baseDelayMs: 200, maxDelayMs: 60_000, workers: 16 });
       for (const key of ctrl.restore()) queue.add(key);
       session = { ctrl, queue };
       isRestored = true;
@@ -249,9 +250,7 @@ export function runController(opts: ControllerOptions, stop: AbortSignal): Contr
 }
 
 function countAssigned(ctrl: ServiceController): number {
-  let n = 0;
-  for (const _ of ctrl.allocator.assignments()) n++;
-  return n;
+  return ctrl.allocator.size;
 }
 
 function aborted(signal: AbortSignal): Promise<void> {

@@ -26,7 +26,11 @@ export interface EventSink {
 export class EventRecorder implements EventSink {
   private readonly api: CoreV1Api;
   private readonly last = new Map<string, { message: string; at: number }>();
-  private pending = Promise.resolve();
+  /** Events waiting to be written; up to `maxInFlight` are written at once. */
+  private readonly waiting: (() => Promise<void>)[] = [];
+  private inFlight = 0;
+  private readonly maxInFlight = 8;
+  private drained: (() => void)[] = [];
 
   constructor(
     kubeConfig: KubeConfig,
@@ -46,13 +50,30 @@ export class EventRecorder implements EventSink {
       return;
     this.last.set(key, { message, at: now });
     if (this.last.size > 10_000) this.last.delete(this.last.keys().next().value ?? "");
-    // Events are written one after another, off the caller's path; failures are logged only.
-    this.pending = this.pending.then(() => this.write(target, type, reason, message));
+    // Written off the caller's path, a few at a time; failures are logged only.
+    this.waiting.push(() => this.write(target, type, reason, message));
+    this.pump();
+  }
+
+  private pump(): void {
+    while (this.inFlight < this.maxInFlight) {
+      const next = this.waiting.shift();
+      if (next === undefined) break;
+      this.inFlight++;
+      void next().finally(() => {
+        this.inFlight--;
+        this.pump();
+      });
+    }
+    if (this.inFlight === 0 && this.waiting.length === 0) {
+      for (const resolve of this.drained.splice(0)) resolve();
+    }
   }
 
   /** Resolves when every Event emitted so far has been written (or has failed). */
   flush(): Promise<void> {
-    return this.pending;
+    if (this.inFlight === 0 && this.waiting.length === 0) return Promise.resolve();
+    return new Promise((resolve) => this.drained.push(resolve));
   }
 
   private async write(target: EventTarget, type: EventType, reason: string, message: string) {
