@@ -4,6 +4,7 @@
 #   iputils-arping    the ARP client the e2e tests and the lab demo use
 #   ndisc6            the IPv6 neighbor-discovery client (ndisc6)
 #   util-linux        setpriv (ties test processes to the test runner's life)
+#   python3 make g++  node-gyp, which `npm ci` runs to build the native addon (native/)
 # and checks that Go >= 1.26 is on the PATH (it builds kube-apiserver and etcd for the tests).
 # Debian/Ubuntu, as root. Safe to run again.
 set -euo pipefail
@@ -14,11 +15,11 @@ if [[ $(id -u) -ne 0 ]]; then
 fi
 if ! command -v apt-get >/dev/null 2>&1; then
   echo "install-host-deps.sh: no apt-get here; install iproute2, arping (iputils), ndisc6," >&2
-  echo "  util-linux and Go >= 1.26 with your package manager" >&2
+  echo "  util-linux, python3, make, g++ and Go >= 1.26 with your package manager" >&2
   exit 1
 fi
 
-want=(iproute2 iputils-arping ndisc6 util-linux)
+want=(iproute2 iputils-arping ndisc6 util-linux python3 make g++)
 missing=()
 for p in "${want[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

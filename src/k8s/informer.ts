@@ -50,8 +50,16 @@ export function watchResource<T extends KubernetesObject>(opts: {
   let stopped = false;
   let delay = 1_000;
   let timer: NodeJS.Timeout | undefined;
-  if (opts.handlers.add) lw.on("add", opts.handlers.add);
-  if (opts.handlers.update) lw.on("update", opts.handlers.update);
+  // The cache keeps the very objects it hands out: dropping managedFields here (barelb never
+  // reads them, and they are often larger than the rest of a Service) shrinks the cache.
+  const slim =
+    (handler: ((obj: T) => void) | undefined) =>
+    (obj: T): void => {
+      if (obj.metadata?.managedFields !== undefined) delete obj.metadata.managedFields;
+      handler?.(obj);
+    };
+  lw.on("add", slim(opts.handlers.add));
+  lw.on("update", slim(opts.handlers.update));
   if (opts.handlers.delete) lw.on("delete", opts.handlers.delete);
   lw.on("connect", () => {
     delay = 1_000;

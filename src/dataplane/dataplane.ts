@@ -1,0 +1,350 @@
+import {
+  DEFAULT_ANNOUNCE_SCHEDULE,
+  GratuitousAnnouncer,
+  type AnnounceSchedule,
+} from "./announcer.js";
+import { ARP_REPLY, ARP_REQUEST, encodeArpFrame, gratuitousArp } from "./arp.js";
+import { GroupMemberships } from "./groups.js";
+import { ALL_NODES, solicitedNodeGroup } from "./inet.js";
+import type { InterfaceSource, NetInterface } from "./interfaces.js";
+import type { DataPlaneLogger } from "./log.js";
+import { noMetrics, type DataPlaneMetrics, type Protocol } from "./metrics.js";
+import { isAddonError } from "./native.js";
+import { encodeNdpMessage, unsolicitedAdvertisement } from "./ndp.js";
+import { OwnedSet, type OwnedEntry, type Ownership } from "./owned.js";
+import { answerArp, answerNeighborSolicitation } from "./responders.js";
+import {
+  nativeSockets,
+  type ArpSocket,
+  type NdpSocket,
+  type ReceivedIcmp6,
+  type SocketFactory,
+} from "./sockets.js";
+
+/**
+ * The speaker's data plane: answers ARP and NDP for the IPs it is told this node owns, on the
+ * interfaces it is allowed to, and announces an IP with a gratuitous burst when it arrives.
+ *
+ *   const dp = new DataPlane({ interfaces: await NetlinkInterfaces.open() });
+ *   dp.start();
+ *   dp.setOwned(new Map([["192.0.2.40", {}], ["2001:db8::1:5", { interfaces: ["eth1"] }]]));
+ *   ...
+ *   dp.stop();
+ *
+ * setOwned takes the whole set each time and applies the difference at once: replies for an
+ * IP stop the moment it leaves the set, and its burst is cancelled.
+ */
+
+export interface DataPlaneOptions {
+  interfaces: InterfaceSource;
+  /** Default: the native addon's sockets. */
+  sockets?: SocketFactory;
+  metrics?: DataPlaneMetrics;
+  log?: DataPlaneLogger;
+  announce?: AnnounceSchedule;
+}
+
+export interface InterfaceStatus {
+  index: number;
+  name: string;
+  arp: boolean;
+  ndp: boolean;
+  /** Solicited-node groups joined, and the sockets holding them. */
+  groups: number;
+  groupSockets: number;
+  /** Why a socket could not be opened, if one could not. */
+  errors: string[];
+}
+
+interface LinkState {
+  iface: NetInterface;
+  arp: ArpSocket | undefined;
+  ndp: NdpSocket | undefined;
+  /** Solicited-node groups joined on this interface (present while `ndp` is). */
+  groups: GroupMemberships | undefined;
+  /** IPv6 IPs whose group is joined here. */
+  joined: Set<string>;
+  errors: string[];
+}
+
+const quiet: DataPlaneLogger = { debug() {}, info() {}, warn() {}, error() {} };
+
+export class DataPlane {
+  private owned = OwnedSet.empty;
+  private readonly links = new Map<number, LinkState>();
+  private readonly announcer: GratuitousAnnouncer;
+  private readonly metrics: DataPlaneMetrics;
+  private readonly log: DataPlaneLogger;
+  private sockets: SocketFactory | undefined;
+  private unsubscribe: (() => void) | undefined;
+
+  constructor(private readonly opts: DataPlaneOptions) {
+    this.metrics = opts.metrics ?? noMetrics;
+    this.log = opts.log ?? quiet;
+    this.announcer = new GratuitousAnnouncer(
+      (ip) => this.announceRound(ip),
+      opts.announce ?? DEFAULT_ANNOUNCE_SCHEDULE,
+    );
+  }
+
+  /** Opens sockets on the current interfaces and follows the interface source. */
+  start(): void {
+    if (this.unsubscribe !== undefined) return;
+    this.sockets = this.opts.sockets ?? nativeSockets();
+    this.unsubscribe = this.opts.interfaces.subscribe((list) => this.syncInterfaces(list));
+    this.syncInterfaces(this.opts.interfaces.current());
+  }
+
+  /** Stops answering and announcing and closes every socket. */
+  stop(): void {
+    this.unsubscribe?.();
+    this.unsubscribe = undefined;
+    this.announcer.cancelAll();
+    this.owned = OwnedSet.empty;
+    for (const state of this.links.values()) this.closeLink(state);
+    this.links.clear();
+  }
+
+  /**
+   * Replaces the owned set. Returns the entries that were not IP addresses (left out).
+   * Newly owned IPs are announced at once; IPs no longer owned get no more replies.
+   */
+  setOwned(input: Iterable<readonly [string, Ownership]>): string[] {
+    const { owned, errors } = OwnedSet.from(input);
+    for (const e of errors) this.log.warn({ error: e }, "ignoring owned entry");
+    const previous = this.owned;
+    this.owned = owned;
+    const { added, changed, removed } = owned.diff(previous);
+    for (const e of removed) {
+      this.announcer.cancel(e.ip);
+      this.updateGroups(e, -1);
+      this.log.info({ ip: e.ip }, "no longer announcing");
+    }
+    for (const e of changed) {
+      const before = previous.get(e.ip);
+      if (before !== undefined) this.updateGroups(before, -1);
+      this.updateGroups(e, 1);
+      this.announcer.announce(e.ip);
+    }
+    for (const e of added) {
+      this.updateGroups(e, 1);
+      this.announcer.announce(e.ip);
+      this.log.info(
+        { ip: e.ip, interfaces: e.interfaces ? [...e.interfaces] : "all" },
+        "announcing",
+      );
+    }
+    return errors;
+  }
+
+  /** The IPs currently owned, canonical. */
+  ownedIps(): string[] {
+    return [...this.owned.values()].map((e) => e.ip);
+  }
+
+  /** IPs with a gratuitous burst in progress. */
+  announcing(): string[] {
+    return this.announcer.active();
+  }
+
+  interfaces(): InterfaceStatus[] {
+    return [...this.links.values()].map((s) => ({
+      index: s.iface.index,
+      name: s.iface.name,
+      arp: s.arp !== undefined,
+      ndp: s.ndp !== undefined,
+      groups: s.groups?.size ?? 0,
+      groupSockets: s.groups?.socketCount ?? 0,
+      errors: [...s.errors],
+    }));
+  }
+
+  private syncInterfaces(list: readonly NetInterface[]): void {
+    if (this.sockets === undefined) return;
+    const next = new Map(list.map((i) => [i.index, i]));
+    for (const [index, state] of [...this.links]) {
+      const now = next.get(index);
+      if (now === undefined || !sameLink(now, state.iface)) {
+        this.closeLink(state);
+        this.links.delete(index);
+        this.log.info({ iface: state.iface.name }, "interface no longer used");
+      }
+    }
+    for (const iface of list) {
+      if (this.links.has(iface.index)) continue;
+      const state = this.openLink(iface);
+      this.links.set(iface.index, state);
+      this.log.info(
+        { iface: iface.name, arp: state.arp !== undefined, ndp: state.ndp !== undefined },
+        "interface in use",
+      );
+      // Whatever we own here must be (re)announced: the link is new or was just down.
+      for (const e of this.owned.values()) {
+        if (this.owned.allows(e.ip, iface.name)) this.announcer.announce(e.ip);
+      }
+    }
+  }
+
+  private openLink(iface: NetInterface): LinkState {
+    const sockets = this.sockets;
+    const state: LinkState = {
+      iface,
+      arp: undefined,
+      ndp: undefined,
+      groups: undefined,
+      joined: new Set(),
+      errors: [],
+    };
+    if (sockets === undefined) return state;
+    try {
+      state.arp = sockets.openArp(
+        iface,
+        (frame, pktType) => this.onArpFrame(state, frame, pktType),
+        (err) => this.onSocketError(state, "arp", err),
+      );
+    } catch (err: unknown) {
+      state.errors.push(`arp: ${errorText(err)}`);
+      this.log.error({ err, iface: iface.name }, "cannot open ARP socket");
+    }
+    if (iface.ipv6LinkLocal) {
+      try {
+        state.ndp = sockets.openNdp(
+          iface,
+          (m) => this.onNeighborSolicitation(state, m),
+          (err) => this.onSocketError(state, "ndp", err),
+        );
+        state.groups = new GroupMemberships(state.ndp, () => sockets.openMembership(iface));
+      } catch (err: unknown) {
+        state.errors.push(`ndp: ${errorText(err)}`);
+        this.log.error({ err, iface: iface.name }, "cannot open NDP socket");
+      }
+      for (const e of this.owned.values()) {
+        if (e.family === 6 && this.owned.allows(e.ip, iface.name)) this.joinOrLeave(state, e, 1);
+      }
+    }
+    return state;
+  }
+
+  private closeLink(state: LinkState): void {
+    // Closing the sockets also leaves their multicast groups.
+    state.groups?.close();
+    state.arp?.close();
+    state.ndp?.close();
+    state.arp = undefined;
+    state.ndp = undefined;
+    state.groups = undefined;
+    state.joined.clear();
+  }
+
+  private onArpFrame(state: LinkState, frame: Uint8Array, pktType: number): void {
+    const out = answerArp(frame, pktType, state.iface, this.owned);
+    const iface = state.iface.name;
+    if (out.action === "ignore") {
+      if (out.ip !== undefined) this.metrics.requestReceived("arp", out.ip, iface);
+      this.metrics.ignored("arp", iface, out.reason);
+      return;
+    }
+    this.metrics.requestReceived("arp", out.ip, iface);
+    if (this.send("arp", state, () => state.arp?.send(out.frame)))
+      this.metrics.replySent("arp", out.ip, iface);
+  }
+
+  private onNeighborSolicitation(state: LinkState, m: ReceivedIcmp6): void {
+    const out = answerNeighborSolicitation(m, state.iface, this.owned);
+    const iface = state.iface.name;
+    if (out.action === "ignore") {
+      if (out.ip !== undefined) this.metrics.requestReceived("ndp", out.ip, iface);
+      this.metrics.ignored("ndp", iface, out.reason);
+      return;
+    }
+    this.metrics.requestReceived("ndp", out.ip, iface);
+    if (this.send("ndp", state, () => state.ndp?.send(out.payload, out.dst, out.src)))
+      this.metrics.replySent("ndp", out.ip, iface);
+  }
+
+  private onSocketError(state: LinkState, protocol: Protocol, err: Error): void {
+    // ENETDOWN comes with every link flap and is over when the link is back.
+    const code = isAddonError(err) ? err.code : "";
+    const level = code === "ENETDOWN" ? "debug" : "warn";
+    this.log[level]({ err, iface: state.iface.name, protocol }, "socket error");
+  }
+
+  /** One round of a gratuitous burst: on every interface the IP is allowed on. */
+  private announceRound(ip: string): void {
+    const e = this.owned.get(ip);
+    if (e === undefined) return;
+    for (const state of this.links.values()) {
+      const iface = state.iface;
+      if (!this.owned.allows(ip, iface.name)) continue;
+      if (e.family === 4 && state.arp !== undefined) {
+        const arp = state.arp;
+        const sent = this.send("arp", state, () => {
+          arp.send(encodeArpFrame(gratuitousArp(ip, iface.mac, ARP_REQUEST)));
+          arp.send(encodeArpFrame(gratuitousArp(ip, iface.mac, ARP_REPLY)));
+        });
+        if (sent) this.metrics.gratuitousSent("arp", ip, iface.name);
+      } else if (e.family === 6 && state.ndp !== undefined) {
+        const ndp = state.ndp;
+        const na = encodeNdpMessage(unsolicitedAdvertisement(e.bytes, iface.mac));
+        if (this.send("ndp", state, () => ndp.send(na, ALL_NODES, e.bytes)))
+          this.metrics.gratuitousSent("ndp", ip, iface.name);
+      }
+    }
+  }
+
+  private send(protocol: Protocol, state: LinkState, fn: () => void): boolean {
+    try {
+      fn();
+      return true;
+    } catch (err: unknown) {
+      const code = isAddonError(err) ? err.code : "EUNKNOWN";
+      this.metrics.sendFailed(protocol, state.iface.name, code);
+      this.log.warn({ err, iface: state.iface.name, protocol }, "send failed");
+      return false;
+    }
+  }
+
+  /** Joins (+1) or leaves (-1) the solicited-node group of an IPv6 entry where it is allowed. */
+  private updateGroups(e: OwnedEntry, delta: 1 | -1): void {
+    if (e.family !== 6) return;
+    for (const state of this.links.values()) {
+      if (e.interfaces === undefined || e.interfaces.has(state.iface.name))
+        this.joinOrLeave(state, e, delta);
+    }
+  }
+
+  private joinOrLeave(state: LinkState, e: OwnedEntry, delta: 1 | -1): void {
+    const groups = state.groups;
+    if (groups === undefined) return;
+    const group = solicitedNodeGroup(e.bytes);
+    if (delta < 0) {
+      if (!state.joined.delete(e.ip)) return;
+      try {
+        groups.remove(group);
+      } catch (err: unknown) {
+        this.log.warn({ err, iface: state.iface.name, ip: e.ip }, "cannot leave multicast group");
+      }
+      return;
+    }
+    if (state.joined.has(e.ip)) return;
+    try {
+      groups.add(group);
+      state.joined.add(e.ip);
+    } catch (err: unknown) {
+      this.log.warn({ err, iface: state.iface.name, ip: e.ip }, "cannot join multicast group");
+    }
+  }
+}
+
+function sameLink(a: NetInterface, b: NetInterface): boolean {
+  return (
+    a.index === b.index &&
+    a.name === b.name &&
+    a.ipv6LinkLocal === b.ipv6LinkLocal &&
+    Buffer.compare(a.mac, b.mac) === 0
+  );
+}
+
+function errorText(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}

@@ -1,0 +1,292 @@
+import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
+import { ARP_REPLY, ARP_REQUEST, decodeArpFrame } from "../../../src/dataplane/arp.js";
+import { PACKET_BROADCAST } from "../../../src/dataplane/bpf.js";
+import { DataPlane } from "../../../src/dataplane/dataplane.js";
+import { formatIPv6 } from "../../../src/dataplane/inet.js";
+import type { InterfaceSource, NetInterface } from "../../../src/dataplane/interfaces.js";
+import { CounterMetrics } from "../../../src/dataplane/metrics.js";
+import { decodeNdpMessage } from "../../../src/dataplane/ndp.js";
+import type { ReceivedIcmp6, SocketFactory } from "../../../src/dataplane/sockets.js";
+import { arpRequest, ETH0, ETH1, solicitation } from "./fixtures.js";
+
+/** Sockets that record what is sent and let the test deliver frames. */
+class FakeSockets implements SocketFactory {
+  readonly arp = new Map<
+    string,
+    { sent: Buffer[]; deliver: (f: Uint8Array) => void; closed: boolean }
+  >();
+  readonly ndp = new Map<
+    string,
+    {
+      sent: { payload: Buffer; dst: string; src: string }[];
+      groups: Set<string>;
+      deliver: (m: ReceivedIcmp6) => void;
+      closed: boolean;
+    }
+  >();
+  failArpOpen = new Set<string>();
+  /** Memberships one socket takes before ENOBUFS, as net.core.optmem_max limits them. */
+  groupLimit = Infinity;
+  readonly extra: { iface: string; groups: Set<string>; closed: boolean }[] = [];
+
+  private memberships(groups: Set<string>) {
+    return {
+      join: (g: Uint8Array) => {
+        if (groups.has(formatIPv6(g)))
+          throw Object.assign(new Error("EADDRINUSE"), { code: "EADDRINUSE" });
+        if (groups.size >= this.groupLimit)
+          throw Object.assign(new Error("ENOBUFS"), { code: "ENOBUFS" });
+        groups.add(formatIPv6(g));
+      },
+      leave: (g: Uint8Array) => void groups.delete(formatIPv6(g)),
+    };
+  }
+
+  openMembership(iface: NetInterface) {
+    const s = { iface: iface.name, groups: new Set<string>(), closed: false };
+    this.extra.push(s);
+    return { ...this.memberships(s.groups), close: () => void (s.closed = true) };
+  }
+
+  openArp(iface: NetInterface, onFrame: (f: Uint8Array, t: number) => void) {
+    if (this.failArpOpen.has(iface.name))
+      throw Object.assign(new Error("socket EPERM"), { code: "EPERM" });
+    const s = {
+      sent: [] as Buffer[],
+      deliver: (f: Uint8Array) => onFrame(f, PACKET_BROADCAST),
+      closed: false,
+    };
+    this.arp.set(iface.name, s);
+    return {
+      send: (f: Uint8Array) => void s.sent.push(Buffer.from(f)),
+      close: () => void (s.closed = true),
+    };
+  }
+
+  openNdp(iface: NetInterface, onMessage: (m: ReceivedIcmp6) => void) {
+    const s = {
+      sent: [] as { payload: Buffer; dst: string; src: string }[],
+      groups: new Set<string>(),
+      deliver: onMessage,
+      closed: false,
+    };
+    this.ndp.set(iface.name, s);
+    return {
+      send: (payload: Uint8Array, dst: Uint8Array, src: Uint8Array) =>
+        void s.sent.push({
+          payload: Buffer.from(payload),
+          dst: formatIPv6(dst),
+          src: formatIPv6(src),
+        }),
+      ...this.memberships(s.groups),
+      close: () => void (s.closed = true),
+    };
+  }
+}
+
+class MutableInterfaces implements InterfaceSource {
+  private listeners = new Set<(l: readonly NetInterface[]) => void>();
+  constructor(private list: readonly NetInterface[]) {}
+  current() {
+    return this.list;
+  }
+  subscribe(l: (list: readonly NetInterface[]) => void) {
+    this.listeners.add(l);
+    return () => this.listeners.delete(l);
+  }
+  set(list: readonly NetInterface[]) {
+    this.list = list;
+    for (const l of this.listeners) l(list);
+  }
+}
+
+const arpOps = (frames: Buffer[]) =>
+  frames.map((f) => {
+    const d = decodeArpFrame(f);
+    return d.ok ? `${d.value.op === ARP_REQUEST ? "req" : "rep"} ${d.value.senderIp}` : "bad";
+  });
+
+describe("DataPlane (fake sockets)", () => {
+  let sockets: FakeSockets;
+  let ifaces: MutableInterfaces;
+  let metrics: CounterMetrics;
+  let dp: DataPlane;
+
+  beforeEach(() => {
+    vi.useFakeTimers();
+    sockets = new FakeSockets();
+    ifaces = new MutableInterfaces([ETH0, ETH1]);
+    metrics = new CounterMetrics();
+    dp = new DataPlane({
+      interfaces: ifaces,
+      sockets,
+      metrics,
+      announce: { intervalMs: 1100, count: 3 },
+    });
+    dp.start();
+  });
+  afterEach(() => {
+    dp.stop();
+    vi.useRealTimers();
+  });
+
+  const eth0Arp = () => sockets.arp.get("eth0") ?? expect.fail("no eth0 ARP socket");
+  const eth0Ndp = () => sockets.ndp.get("eth0") ?? expect.fail("no eth0 NDP socket");
+
+  it("opens ARP and NDP sockets on every interface", () => {
+    expect(dp.interfaces()).toEqual([
+      { index: 2, name: "eth0", arp: true, ndp: true, groups: 0, groupSockets: 1, errors: [] },
+      { index: 3, name: "eth1", arp: true, ndp: true, groups: 0, groupSockets: 1, errors: [] },
+    ]);
+  });
+
+  it("in order: owned → gratuitous burst and replies; unowned → silence", () => {
+    // 1. Nothing owned: a request gets nothing.
+    eth0Arp().deliver(arpRequest("192.0.2.40"));
+    expect(eth0Arp().sent).toEqual([]);
+    expect(metrics.total("ignored", "arp eth0 not-owned")).toBe(1);
+
+    // 2. Owned: a gratuitous request + reply at once, on each interface.
+    expect(dp.setOwned([["192.0.2.40", {}]])).toEqual([]);
+    expect(arpOps(eth0Arp().sent)).toEqual(["req 192.0.2.40", "rep 192.0.2.40"]);
+    expect(arpOps(sockets.arp.get("eth1")?.sent ?? [])).toEqual([
+      "req 192.0.2.40",
+      "rep 192.0.2.40",
+    ]);
+
+    // 3. A request is answered, once.
+    eth0Arp().sent.length = 0;
+    eth0Arp().deliver(arpRequest("192.0.2.40"));
+    expect(eth0Arp().sent.length).toBe(1);
+    const reply = decodeArpFrame(eth0Arp().sent[0] ?? Buffer.alloc(0));
+    expect(reply.ok && reply.value.op === ARP_REPLY && reply.value.targetIp === "192.0.2.2").toBe(
+      true,
+    );
+    expect(metrics.snapshot().repliesSent).toEqual({ "arp 192.0.2.40 eth0": 1 });
+
+    // 4. The burst goes on past the ARP lock time.
+    eth0Arp().sent.length = 0;
+    vi.advanceTimersByTime(1100);
+    expect(arpOps(eth0Arp().sent)).toEqual(["req 192.0.2.40", "rep 192.0.2.40"]);
+
+    // 5. Ownership lost: no more replies, and the burst stops at once.
+    dp.setOwned([]);
+    eth0Arp().sent.length = 0;
+    eth0Arp().deliver(arpRequest("192.0.2.40"));
+    vi.advanceTimersByTime(10_000);
+    expect(eth0Arp().sent).toEqual([]);
+    expect(dp.announcing()).toEqual([]);
+  });
+
+  it("announces and answers only on the interfaces an IP is allowed on", () => {
+    dp.setOwned([["192.0.2.41", { interfaces: ["eth1"] }]]);
+    expect(eth0Arp().sent).toEqual([]);
+    expect(sockets.arp.get("eth1")?.sent.length).toBe(2);
+    eth0Arp().deliver(arpRequest("192.0.2.41"));
+    expect(eth0Arp().sent).toEqual([]);
+    expect(metrics.total("ignored", "arp eth0 interface-not-allowed")).toBe(1);
+  });
+
+  it("IPv6: joins the solicited-node group, sends an unsolicited NA, answers solicitations", () => {
+    dp.setOwned([["2001:db8::1:5", {}]]);
+    expect([...eth0Ndp().groups]).toEqual(["ff02::1:ff01:5"]);
+    const [na] = eth0Ndp().sent;
+    expect([na?.src, na?.dst]).toEqual(["2001:db8::1:5", "ff02::1"]);
+    const d = decodeNdpMessage(na?.payload ?? Buffer.alloc(0));
+    expect(d.ok && d.value.type === 136 && !d.value.solicited && d.value.override).toBe(true);
+
+    eth0Ndp().sent.length = 0;
+    eth0Ndp().deliver(solicitation("2001:db8::1:5"));
+    expect(eth0Ndp().sent.map((s) => [s.src, s.dst])).toEqual([["2001:db8::1:5", "2001:db8::2"]]);
+    eth0Ndp().deliver(solicitation("2001:db8::1:5", { src: "::", lla: null }));
+    expect(eth0Ndp().sent.length).toBe(1);
+
+    dp.setOwned([]);
+    expect([...eth0Ndp().groups]).toEqual([]);
+  });
+
+  it("shares a solicited-node group between IPs with the same low 24 bits", () => {
+    dp.setOwned([
+      ["2001:db8::1:5", {}],
+      ["2001:db8:1::1:5", {}],
+    ]);
+    expect([...eth0Ndp().groups]).toEqual(["ff02::1:ff01:5"]);
+    dp.setOwned([["2001:db8:1::1:5", {}]]);
+    expect([...eth0Ndp().groups]).toEqual(["ff02::1:ff01:5"]);
+    dp.setOwned([]);
+    expect([...eth0Ndp().groups]).toEqual([]);
+  });
+
+  it("spreads memberships over more sockets when one is full (ENOBUFS)", () => {
+    sockets.groupLimit = 2;
+    const ips = [1, 2, 3, 4, 5].map((i) => `2001:db8::1:${i}`);
+    dp.setOwned(ips.map((ip) => [ip, { interfaces: ["eth0"] }]));
+    expect(dp.interfaces()[0]).toMatchObject({ name: "eth0", groups: 5, groupSockets: 3 });
+    expect(
+      [...eth0Ndp().groups].length + sockets.extra.reduce((n, x) => n + x.groups.size, 0),
+    ).toBe(5);
+    // A freed slot is used again before any new socket.
+    dp.setOwned(ips.slice(1).map((ip) => [ip, { interfaces: ["eth0"] }]));
+    dp.setOwned([...ips.slice(1), "2001:db8::1:6"].map((ip) => [ip, { interfaces: ["eth0"] }]));
+    expect(dp.interfaces()[0]).toMatchObject({ groups: 5, groupSockets: 3 });
+    dp.stop();
+    expect(sockets.extra.every((x) => x.closed)).toBe(true);
+  });
+
+  it("moves groups when an IP's interfaces change", () => {
+    dp.setOwned([["2001:db8::1:5", { interfaces: ["eth0"] }]]);
+    dp.setOwned([["2001:db8::1:5", { interfaces: ["eth1"] }]]);
+    expect([...eth0Ndp().groups]).toEqual([]);
+    expect([...(sockets.ndp.get("eth1")?.groups ?? [])]).toEqual(["ff02::1:ff01:5"]);
+  });
+
+  it("reports invalid entries and keeps the valid ones", () => {
+    expect(
+      dp.setOwned([
+        ["192.0.2.300", {}],
+        ["192.0.2.40", {}],
+      ]),
+    ).toEqual(['not an IP address: "192.0.2.300"']);
+    expect(dp.ownedIps()).toEqual(["192.0.2.40"]);
+  });
+
+  it("follows interfaces: closes a vanished one, opens and announces on a new one", () => {
+    dp.setOwned([["192.0.2.40", {}]]);
+    const eth1 = sockets.arp.get("eth1");
+    ifaces.set([ETH0]);
+    expect(eth1?.closed).toBe(true);
+    expect(dp.interfaces().map((i) => i.name)).toEqual(["eth0"]);
+
+    eth0Arp().sent.length = 0;
+    ifaces.set([ETH0, ETH1]);
+    const reopened = sockets.arp.get("eth1");
+    expect(reopened).not.toBe(eth1);
+    expect(arpOps(reopened?.sent ?? [])).toEqual(["req 192.0.2.40", "rep 192.0.2.40"]);
+  });
+
+  it("keeps going when a socket cannot be opened, and says why", () => {
+    dp.stop();
+    sockets.failArpOpen.add("eth1");
+    dp = new DataPlane({ interfaces: ifaces, sockets, metrics });
+    dp.start();
+    expect(dp.interfaces()[1]).toEqual({
+      index: 3,
+      name: "eth1",
+      arp: false,
+      ndp: true,
+      groups: 0,
+      groupSockets: 1,
+      errors: ["arp: socket EPERM"],
+    });
+    dp.setOwned([["192.0.2.40", {}]]);
+    expect(eth0Arp().sent.length).toBe(2);
+  });
+
+  it("stop() closes every socket and forgets the owned set", () => {
+    dp.setOwned([["192.0.2.40", {}]]);
+    dp.stop();
+    expect([...sockets.arp.values(), ...sockets.ndp.values()].every((s) => s.closed)).toBe(true);
+    expect(dp.ownedIps()).toEqual([]);
+    expect(dp.announcing()).toEqual([]);
+  });
+});
