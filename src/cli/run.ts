@@ -2,9 +2,8 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { packageRoot } from "../util/paths.js";
 import { CommanderError } from "commander";
-import { buildProgram, type ProgramIO } from "./program.js";
+import { buildProgram, type ControllerArgs, type ProgramIO, type SpeakerArgs } from "./program.js";
 import { configValidate } from "./config-commands.js";
-import { controllerCommand } from "./controller-command.js";
 import { labActions } from "./lab-commands.js";
 
 export function packageVersion(): string {
@@ -21,7 +20,11 @@ export async function runCli(argv: readonly string[], io?: ProgramIO): Promise<n
   const actions = {
     ...labActions(),
     configValidate: ({ file }: { file: string }) => configValidate(file, out),
-    controller: controllerCommand,
+    // Each program loads only its own modules: the controller never loads the data plane.
+    controller: async (args: ControllerArgs) =>
+      (await import("./controller-command.js")).controllerCommand(args),
+    speaker: async (args: SpeakerArgs) =>
+      (await import("./speaker-command.js")).speakerCommand(args),
   };
   const program = buildProgram(actions, packageVersion(), io);
   try {

@@ -499,8 +499,23 @@ describe.runIf(helmProblem === null)("Helm chart charts/barelb", () => {
         );
         return;
       }
-      const calls = await program.parse(args);
-      expect(calls[0]?.action).toBe("speaker");
+      // The DaemonSet gives the node name through the downward API, as $NODE_NAME.
+      const saved = process.env.NODE_NAME;
+      process.env.NODE_NAME = "node-a";
+      try {
+        const calls = await cli().parse(args);
+        expect(calls[0]?.action).toBe("speaker");
+        expect(calls[0]?.args).toMatchObject({
+          nodeName: "node-a",
+          configMap: "barelb-config",
+          heartbeatPort: 7946,
+          metricsPort: 7473,
+          excludeInterfaces: ["^x"],
+        });
+      } finally {
+        if (saved === undefined) delete process.env.NODE_NAME;
+        else process.env.NODE_NAME = saved;
+      }
     });
   });
 

@@ -19,6 +19,7 @@ function harness() {
     labList: record("labList"),
     labDemo: record("labDemo"),
     controller: record("controller"),
+    speaker: record("speaker"),
     configValidate: async (args) => {
       await record("configValidate")(args);
       return args.file === "bad.yaml" ? 1 : 0;

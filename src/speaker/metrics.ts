@@ -1,0 +1,109 @@
+import { Counter, Gauge, type Registry } from "prom-client";
+import type { DataPlaneMetrics, Protocol } from "../dataplane/index.js";
+
+/**
+ * The speaker's Prometheus metrics. Also the data plane's metrics sink: per-IP counters
+ * exist only for IPs this node owns, so their label sets stay bounded.
+ */
+export class SpeakerMetrics implements DataPlaneMetrics {
+  readonly announced: Gauge<"ip">;
+  readonly members: Gauge;
+  readonly membershipChanges: Counter<"change" | "reason">;
+  readonly ownershipChanges: Counter<"change">;
+  readonly apiHealthy: Gauge;
+  readonly fenced: Gauge;
+  private readonly requests: Counter<"protocol" | "ip" | "interface">;
+  private readonly replies: Counter<"protocol" | "ip" | "interface">;
+  private readonly gratuitous: Counter<"protocol" | "ip" | "interface">;
+  private readonly ignoredFrames: Counter<"protocol" | "interface" | "reason">;
+  private readonly sendFailures: Counter<"protocol" | "interface" | "code">;
+
+  constructor(registry: Registry) {
+    const registers = [registry];
+    this.announced = new Gauge({
+      name: "barelb_speaker_announced",
+      help: "1 for each IP this node announces",
+      labelNames: ["ip"],
+      registers,
+    });
+    this.members = new Gauge({
+      name: "barelb_speaker_members",
+      help: "Speakers eligible to announce, as this node sees them",
+      registers,
+    });
+    this.membershipChanges = new Counter({
+      name: "barelb_speaker_membership_changes_total",
+      help: "Speakers joining or leaving the eligible set, by reason",
+      labelNames: ["change", "reason"],
+      registers,
+    });
+    this.ownershipChanges = new Counter({
+      name: "barelb_speaker_ownership_changes_total",
+      help: "IPs this node started (gained) or stopped (lost) announcing",
+      labelNames: ["change"],
+      registers,
+    });
+    this.apiHealthy = new Gauge({
+      name: "barelb_speaker_api_healthy",
+      help: "1 while this node renews its Lease",
+      registers,
+    });
+    this.fenced = new Gauge({
+      name: "barelb_speaker_fenced",
+      help: "1 while this node stands down: cut off from the API server while other speakers are not",
+      registers,
+    });
+    const labelNames = ["protocol", "ip", "interface"] as const;
+    this.requests = new Counter({
+      name: "barelb_requests_received_total",
+      help: "ARP requests / neighbor solicitations received for owned IPs",
+      labelNames,
+      registers,
+    });
+    this.replies = new Counter({
+      name: "barelb_replies_sent_total",
+      help: "ARP replies / neighbor advertisements sent",
+      labelNames,
+      registers,
+    });
+    this.gratuitous = new Counter({
+      name: "barelb_gratuitous_sent_total",
+      help: "Gratuitous ARPs / unsolicited neighbor advertisements sent",
+      labelNames,
+      registers,
+    });
+    this.ignoredFrames = new Counter({
+      name: "barelb_requests_ignored_total",
+      help: "Frames received and not answered, by reason",
+      labelNames: ["protocol", "interface", "reason"],
+      registers,
+    });
+    this.sendFailures = new Counter({
+      name: "barelb_send_failures_total",
+      help: "Frames that could not be sent, by error code",
+      labelNames: ["protocol", "interface", "code"],
+      registers,
+    });
+  }
+
+  requestReceived(protocol: Protocol, ip: string, iface: string): void {
+    this.requests.inc({ protocol, ip, interface: iface });
+  }
+  replySent(protocol: Protocol, ip: string, iface: string): void {
+    this.replies.inc({ protocol, ip, interface: iface });
+  }
+  gratuitousSent(protocol: Protocol, ip: string, iface: string): void {
+    this.gratuitous.inc({ protocol, ip, interface: iface });
+  }
+  ignored(protocol: Protocol, iface: string, reason: string): void {
+    this.ignoredFrames.inc({ protocol, interface: iface, reason });
+  }
+  sendFailed(protocol: Protocol, iface: string, code: string): void {
+    this.sendFailures.inc({ protocol, interface: iface, code });
+  }
+
+  /** An IP is no longer announced here: its gauge goes (counters stay, bounded by IPs ever owned). */
+  forgetIP(ip: string): void {
+    this.announced.remove({ ip });
+  }
+}

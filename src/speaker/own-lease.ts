@@ -1,0 +1,155 @@
+import { ApiException, CoordinationV1Api, type KubeConfig } from "@kubernetes/client-node";
+import type { Logger } from "pino";
+import { mergePatch } from "../k8s/client.js";
+import { microTimeNow } from "../k8s/microtime.js";
+
+/**
+ * The speaker's own Lease, `barelb-speaker-<node>`: the slow, API-backed half of membership
+ * (UDP heartbeats are the fast half). Renewed by one merge patch per interval (no read
+ * first), created when missing, deleted on a graceful stop so peers drop this node at once.
+ * API writes: one per renew interval per node, whatever the number of Services.
+ */
+
+export const SPEAKER_LEASE_PREFIX = "barelb-speaker-";
+export const SPEAKER_LEASE_LABELS = {
+  "app.kubernetes.io/name": "barelb",
+  "app.kubernetes.io/component": "speaker",
+} as const;
+
+export interface OwnLeaseOptions {
+  kubeConfig: KubeConfig;
+  namespace: string;
+  node: string;
+  leaseDurationMs: number;
+  renewIntervalMs: number;
+  /** Published for peers: heartbeat token and address. */
+  annotations: Record<string, string>;
+  log: Logger;
+  now?: () => number;
+}
+
+export class OwnLease {
+  private readonly api: CoordinationV1Api;
+  private readonly name: string;
+  private readonly now: () => number;
+  private lastRenewed = -Infinity;
+  private timer: NodeJS.Timeout | undefined;
+  private stopped = false;
+  private inFlight: Promise<void> = Promise.resolve();
+  /** Renewals sent, for the API-load benchmark. */
+  writes = 0;
+  private resolveFirst: () => void = () => undefined;
+  /** Resolves at the first successful renewal (or creation): from then on peers can know us. */
+  readonly firstRenewal = new Promise<void>((resolve) => (this.resolveFirst = resolve));
+
+  constructor(private readonly opts: OwnLeaseOptions) {
+    this.api = opts.kubeConfig.makeApiClient(CoordinationV1Api);
+    this.name = SPEAKER_LEASE_PREFIX + opts.node;
+    this.now = opts.now ?? (() => performance.now());
+  }
+
+  /**
+   * The Lease a previous run of this speaker left behind, if any: a graceful stop deletes it,
+   * so finding one means that run was killed (its peers will hold this node for a while).
+   */
+  async leftBehind(): Promise<boolean> {
+    try {
+      await this.api.readNamespacedLease({ name: this.name, namespace: this.opts.namespace });
+      return true;
+    } catch (e: unknown) {
+      if (e instanceof ApiException && e.code === 404) return false;
+      throw e;
+    }
+  }
+
+  /** True while the Lease was renewed within its duration: this node's API view is current. */
+  apiHealthy(): boolean {
+    return this.now() - this.lastRenewed < this.opts.leaseDurationMs;
+  }
+
+  start(): void {
+    const loop = () => {
+      if (this.stopped) return;
+      this.inFlight = this.renew().finally(() => {
+        if (!this.stopped) this.timer = setTimeout(loop, this.opts.renewIntervalMs);
+      });
+    };
+    loop();
+  }
+
+  private async renew(): Promise<void> {
+    const { namespace, node, log } = this.opts;
+    const t = microTimeNow();
+    const seconds = Math.max(1, Math.round(this.opts.leaseDurationMs / 1000));
+    this.writes++;
+    try {
+      await this.api.patchNamespacedLease(
+        {
+          name: this.name,
+          namespace,
+          body: {
+            metadata: { labels: { ...SPEAKER_LEASE_LABELS }, annotations: this.opts.annotations },
+            spec: { holderIdentity: node, leaseDurationSeconds: seconds, renewTime: t },
+          },
+        },
+        mergePatch,
+      );
+      this.lastRenewed = this.now();
+      this.resolveFirst();
+    } catch (e: unknown) {
+      if (!(e instanceof ApiException && e.code === 404)) {
+        log.warn({ err: e, lease: this.name }, "cannot renew speaker Lease");
+        return;
+      }
+      try {
+        this.writes++;
+        await this.api.createNamespacedLease({
+          namespace,
+          body: {
+            metadata: {
+              name: this.name,
+              labels: { ...SPEAKER_LEASE_LABELS },
+              annotations: this.opts.annotations,
+            },
+            spec: {
+              holderIdentity: node,
+              leaseDurationSeconds: seconds,
+              acquireTime: t,
+              renewTime: t,
+            },
+          },
+        });
+        this.lastRenewed = this.now();
+        this.resolveFirst();
+        log.info({ lease: this.name }, "created speaker Lease");
+      } catch (err: unknown) {
+        log.warn({ err, lease: this.name }, "cannot create speaker Lease");
+      }
+    }
+  }
+
+  /** Sets an annotation published with the next renewal. */
+  annotate(key: string, value: string): void {
+    this.opts.annotations = { ...this.opts.annotations, [key]: value };
+  }
+
+  /** Stops renewing; with `remove`, deletes the Lease (graceful stop) within `timeoutMs`. */
+  async stop(remove: boolean, timeoutMs = 2_000): Promise<void> {
+    this.stopped = true;
+    if (this.timer !== undefined) clearTimeout(this.timer);
+    await this.inFlight;
+    if (!remove) return;
+    try {
+      await Promise.race([
+        this.api.deleteNamespacedLease({ name: this.name, namespace: this.opts.namespace }),
+        new Promise((_, reject) =>
+          setTimeout(() => reject(new Error("timed out")), timeoutMs).unref(),
+        ),
+      ]);
+    } catch (e: unknown) {
+      if (!(e instanceof ApiException && e.code === 404)) {
+        this.opts.log.warn({ err: e, lease: this.name }, "cannot delete speaker Lease");
+      }
+    }
+  }
+}

@@ -1,0 +1,378 @@
+import {
+  CoreV1Api,
+  CoordinationV1Api,
+  DiscoveryV1Api,
+  type KubeConfig,
+  type V1ConfigMap,
+  type V1EndpointSlice,
+  type V1Lease,
+  type V1Node,
+  type V1Service,
+} from "@kubernetes/client-node";
+import type { Logger } from "pino";
+import { collectDefaultMetrics, Registry } from "prom-client";
+import { parseConfig, type Config } from "../config/index.js";
+import { eventTarget } from "../controller/service-controller.js";
+import {
+  DataPlane,
+  interfacePolicy,
+  NetlinkInterfaces,
+  type Ownership,
+} from "../dataplane/index.js";
+import { EventRecorder } from "../k8s/events.js";
+import { watchResource, type WatchedResource } from "../k8s/informer.js";
+import { startHttpServer } from "../observability/http.js";
+import { elect, type NodeFacts } from "./election.js";
+import { HeartbeatTransport } from "./heartbeat.js";
+import { Membership, type MembershipChange } from "./membership.js";
+import { SpeakerMetrics } from "./metrics.js";
+import {
+  HEARTBEAT_ADDR_ANNOTATION,
+  HEARTBEAT_TOKEN_ANNOTATION,
+  newHeartbeatToken,
+} from "./heartbeat-codec.js";
+import { OwnLease, SPEAKER_LEASE_LABELS, SPEAKER_LEASE_PREFIX } from "./own-lease.js";
+import { announcedIPs, endpointSummaries, nodeFacts } from "./world.js";
+
+/**
+ * `barelb speaker`: on every node. Watches Services, EndpointSlices, Nodes, the pool
+ * ConfigMap and the other speakers' Leases; keeps its own Lease and exchanges UDP heartbeats
+ * with its peers; recomputes, on every change, which IPs this node announces (the same pure
+ * election on every node), and hands that set to the ARP/NDP data plane.
+ */
+
+export interface SpeakerOptions {
+  kubeConfig: KubeConfig;
+  nodeName: string;
+  namespace: string;
+  configMap: string;
+  lbClass: string | undefined;
+  leaseDurationMs: number;
+  renewIntervalMs: number;
+  heartbeatPort: number;
+  heartbeatIntervalMs: number;
+  deadAfterMs: number;
+  excludeInterfaces: string[] | undefined;
+  metricsAddress: string;
+  metricsPort: number;
+  log: Logger;
+}
+
+export interface SpeakerHandle {
+  readonly registry: Registry;
+  /** The IPs this node announces now. */
+  owned(): string[];
+  readonly done: Promise<void>;
+}
+
+export function runSpeaker(opts: SpeakerOptions, stop: AbortSignal): SpeakerHandle {
+  const { kubeConfig, namespace, nodeName: self, log } = opts;
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry, prefix: "barelb_speaker_" });
+  const metrics = new SpeakerMetrics(registry);
+  const events = new EventRecorder(kubeConfig, "barelb-speaker", self, log);
+  const core = kubeConfig.makeApiClient(CoreV1Api);
+  const coord = kubeConfig.makeApiClient(CoordinationV1Api);
+  const discovery = kubeConfig.makeApiClient(DiscoveryV1Api);
+  const token = newHeartbeatToken();
+  const incarnation = Date.now();
+  let membership: Membership | undefined;
+  const ownLease = new OwnLease({
+    kubeConfig,
+    namespace,
+    node: self,
+    leaseDurationMs: opts.leaseDurationMs,
+    renewIntervalMs: opts.renewIntervalMs,
+    annotations: { [HEARTBEAT_TOKEN_ANNOTATION]: token },
+    log,
+  });
+
+  let config: Config | null = null;
+  let owned = new Map<string, Ownership>();
+  let scheduled = false;
+  let dataplane: DataPlane | null = null;
+  /** Announce nothing before this (monotonic ms): see the start-up quiet period below. */
+  let quietUntil = Infinity;
+
+  // ---- recompute: world → election → data plane ------------------------------------
+  const schedule = () => {
+    if (scheduled) return;
+    scheduled = true;
+    setImmediate(() => {
+      scheduled = false;
+      recompute();
+    });
+  };
+
+  const watches: { synced: Promise<void>; stop(): Promise<void> }[] = [];
+  const watch = <T>(w: WatchedResource<T>): WatchedResource<T> => {
+    watches.push(w);
+    return w;
+  };
+  const services = watch(
+    watchResource<V1Service>({
+      kubeConfig,
+      path: "/api/v1/services",
+      list: () => core.listServiceForAllNamespaces(),
+      handlers: { add: schedule, update: schedule, delete: schedule },
+      log,
+      what: "services",
+    }),
+  );
+  const slices = watch(
+    watchResource<V1EndpointSlice>({
+      kubeConfig,
+      path: "/apis/discovery.k8s.io/v1/endpointslices",
+      list: () => discovery.listEndpointSliceForAllNamespaces(),
+      handlers: { add: schedule, update: schedule, delete: schedule },
+      log,
+      what: "endpointslices",
+    }),
+  );
+  const nodes = watch(
+    watchResource<V1Node>({
+      kubeConfig,
+      path: "/api/v1/nodes",
+      list: () => core.listNode(),
+      handlers: { add: schedule, update: schedule, delete: schedule },
+      log,
+      what: "nodes",
+    }),
+  );
+  const onConfig = (cm: V1ConfigMap) => {
+    const r = parseConfig(cm.data?.config ?? "");
+    if (r.ok) {
+      config = r.config;
+      schedule();
+    } else {
+      log.warn(
+        { errors: r.errors.map((e) => e.message) },
+        "config refused; the last good config stays in force",
+      );
+    }
+  };
+  watch(
+    watchResource<V1ConfigMap>({
+      kubeConfig,
+      path: `/api/v1/namespaces/${namespace}/configmaps`,
+      fieldSelector: `metadata.name=${opts.configMap}`,
+      list: () =>
+        core.listNamespacedConfigMap({
+          namespace,
+          fieldSelector: `metadata.name=${opts.configMap}`,
+        }),
+      handlers: { add: onConfig, update: onConfig },
+      log,
+      what: "configmap",
+    }),
+  );
+  function onMembershipChange(changes: readonly MembershipChange[]): void {
+    for (const c of changes) {
+      metrics.membershipChanges.inc({ change: c.change, reason: c.reason });
+      log.info(
+        {
+          peer: c.node,
+          change: c.change,
+          from: c.from,
+          to: c.to,
+          reason: c.reason,
+          holdMs: c.holdMs,
+        },
+        "membership changed",
+      );
+    }
+    schedule();
+  }
+
+  function recompute(): void {
+    if (dataplane === null || membership === undefined) return;
+    const nodeMap = new Map<string, NodeFacts>();
+    for (const n of nodes.cache.list()) nodeMap.set(n.metadata?.name ?? "", nodeFacts(n));
+    const ips = announcedIPs(
+      services.cache.list(),
+      endpointSummaries(slices.cache.list()),
+      config,
+      opts.lbClass,
+    );
+    // The membership's view includes this node: eligible unless fenced, held or leaving.
+    const members = new Set(membership.eligible());
+    const fenced = membership.selfFenced();
+    metrics.members.set(members.size);
+    metrics.fenced.set(fenced ? 1 : 0);
+    const owners = elect(ips.values(), nodeMap, members);
+
+    const next = new Map<string, Ownership>();
+    const quiet = performance.now() < quietUntil;
+    for (const [ip, o] of owners) {
+      if (o.owner !== self || quiet) continue;
+      const facts = ips.get(ip);
+      next.set(
+        ip,
+        facts !== undefined && facts.interfaces.length > 0 ? { interfaces: facts.interfaces } : {},
+      );
+    }
+    const invalid = dataplane.setOwned(next);
+    if (invalid.length > 0) log.warn({ ips: invalid }, "IPs the data plane could not use");
+    const usable = new Set(dataplane.interfaces().map((i) => i.name));
+    for (const [ip, own] of next) {
+      if (owned.has(ip)) continue;
+      metrics.ownershipChanges.inc({ change: "gained" });
+      metrics.announced.set({ ip }, 1);
+      const wanted = own.interfaces ?? [...usable];
+      const present = wanted.filter((i) => usable.has(i));
+      for (const svc of ips.get(ip)?.holders ?? []) {
+        if (present.length === 0) {
+          events.emit(
+            eventTarget(svc),
+            "Warning",
+            "announceFailed",
+            `node ${self} should announce ${ip} but has none of the interfaces ${wanted.join(", ") || "(any usable)"}`,
+          );
+        } else {
+          events.emit(
+            eventTarget(svc),
+            "Normal",
+            "nodeAssigned",
+            `announcing ${ip} from node ${self} on ${present.join(", ")}`,
+          );
+        }
+      }
+      log.info({ ip, interfaces: present }, "announcing");
+    }
+    for (const ip of owned.keys()) {
+      if (next.has(ip)) continue;
+      metrics.ownershipChanges.inc({ change: "lost" });
+      metrics.forgetIP(ip);
+      log.info({ ip, owner: owners.get(ip)?.owner ?? null }, "no longer announcing");
+    }
+    owned = next;
+  }
+
+  // ---- start-up, the loops, and the graceful stop ------------------------------------
+  const done = (async () => {
+    const node = await core.readNode({ name: self });
+    const address = formatHostPort(heartbeatAddress(node), opts.heartbeatPort);
+    ownLease.annotate(HEARTBEAT_ADDR_ANNOTATION, address);
+    const m = new Membership({
+      self,
+      selfApiHealthy: () => ownLease.apiHealthy(),
+      deadAfterMs: opts.deadAfterMs,
+      // Peers hold a node whose previous run vanished without deleting its Lease.
+      holdSelfAtStart: await ownLease.leftBehind(),
+      onChange: onMembershipChange,
+    });
+    membership = m;
+    // Peers' Leases only now, so that none is observed before the membership exists.
+    const leaseSelector = Object.entries(SPEAKER_LEASE_LABELS)
+      .map(([k, v]) => `${k}=${v}`)
+      .join(",");
+    const onLease = (lease: V1Lease) => {
+      const name = lease.metadata?.name ?? "";
+      if (!name.startsWith(SPEAKER_LEASE_PREFIX)) return;
+      const node = name.slice(SPEAKER_LEASE_PREFIX.length);
+      const a = lease.metadata?.annotations ?? {};
+      // renewTime goes in as an opaque string, compared for change only: clock skew cannot matter.
+      m.leaseObserved(
+        node,
+        String(lease.spec?.renewTime ?? ""),
+        (lease.spec?.leaseDurationSeconds ?? 0) * 1000,
+        a[HEARTBEAT_TOKEN_ANNOTATION] ?? "",
+        a[HEARTBEAT_ADDR_ANNOTATION] ?? "",
+      );
+    };
+    watch(
+      watchResource<V1Lease>({
+        kubeConfig,
+        path: `/apis/coordination.k8s.io/v1/namespaces/${namespace}/leases`,
+        labelSelector: leaseSelector,
+        list: () => coord.listNamespacedLease({ namespace, labelSelector: leaseSelector }),
+        handlers: {
+          add: onLease,
+          update: onLease,
+          delete: (lease) => {
+            m.leaseDeleted((lease.metadata?.name ?? "").slice(SPEAKER_LEASE_PREFIX.length));
+          },
+        },
+        log,
+        what: "leases",
+      }),
+    );
+
+    const interfaces = await NetlinkInterfaces.open({
+      policy: interfacePolicy(opts.excludeInterfaces),
+      log,
+    });
+    dataplane = new DataPlane({ interfaces, metrics, log });
+    dataplane.start();
+    const transport = new HeartbeatTransport({
+      membership: m,
+      self: { node: self, token, incarnation },
+      port: opts.heartbeatPort,
+      intervalMs: opts.heartbeatIntervalMs,
+      log,
+    });
+    await transport.start();
+    ownLease.start();
+    const ticker = setInterval(() => metrics.apiHealthy.set(ownLease.apiHealthy() ? 1 : 0), 1_000);
+    const server = await startHttpServer(
+      opts.metricsAddress,
+      opts.metricsPort,
+      registry,
+      {
+        healthy: () => null,
+        ready: () => (ownLease.apiHealthy() ? null : "speaker Lease not renewed yet"),
+      },
+      log,
+    );
+    await Promise.all(watches.map((w) => w.synced));
+    // Start-up quiet period. Peers count this node only once they have seen its Lease (its
+    // token) and then its heartbeats; until then they keep announcing its share. Announcing
+    // before that would answer twice for those IPs; waiting until they have surely heard us
+    // (deadAfter + two heartbeat rounds after the first renewal) hands each IP over once.
+    await ownLease.firstRenewal;
+    const quietMs = opts.deadAfterMs + 2 * opts.heartbeatIntervalMs;
+    quietUntil = performance.now() + quietMs;
+    setTimeout(schedule, quietMs + 1).unref();
+    schedule();
+    log.info(
+      { node: self, heartbeat: formatHostPort(address, opts.heartbeatPort) },
+      "speaker running",
+    );
+
+    await new Promise<void>((resolve) => {
+      if (stop.aborted) resolve();
+      else stop.addEventListener("abort", () => resolve(), { once: true });
+    });
+    // Graceful stop: stop answering at once, tell the peers, delete the Lease.
+    clearInterval(ticker);
+    dataplane.setOwned(new Map());
+    await transport.leave();
+    await ownLease.stop(true);
+    await transport.close();
+    await Promise.all(watches.map((w) => w.stop()));
+    dataplane.stop();
+    interfaces.close();
+    await events.flush();
+    await new Promise((resolve) => server.close(resolve));
+  })();
+
+  return { registry, owned: () => [...owned.keys()], done };
+}
+
+/** The address peers send heartbeats to: the node's InternalIP (IPv4 preferred). */
+function heartbeatAddress(node: V1Node): string {
+  const internal = (node.status?.addresses ?? [])
+    .filter((a) => a.type === "InternalIP")
+    .map((a) => a.address);
+  const v4 = internal.find((a) => !a.includes(":"));
+  const chosen = v4 ?? internal[0];
+  if (chosen === undefined)
+    throw new Error(
+      `Node ${node.metadata?.name ?? "?"} has no InternalIP to receive heartbeats on`,
+    );
+  return chosen;
+}
+
+function formatHostPort(address: string, port: number): string {
+  return address.includes(":") ? `[${address}]:${port}` : `${address}:${port}`;
+}

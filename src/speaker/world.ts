@@ -1,0 +1,114 @@
+import type { V1EndpointSlice, V1Node, V1Service } from "@kubernetes/client-node";
+import { findPool, findPoolForIP, type Config, type Pool } from "../config/index.js";
+import {
+  ALLOCATED_FROM_POOL,
+  isHandled,
+  serviceKey,
+  statusIPs,
+} from "../controller/service-adapter.js";
+import { formatIP, parseIP } from "../net/ip.js";
+import type { IPFacts, NodeFacts, ServiceFacts } from "./election.js";
+
+/**
+ * The speaker's view of the cluster, turned into election facts: pure functions over the
+ * objects its informers cache. Every speaker runs the same functions on the same objects.
+ */
+
+export function nodeFacts(n: V1Node): NodeFacts {
+  const cond = n.status?.conditions?.find((c) => c.type === "NetworkUnavailable");
+  return {
+    name: n.metadata?.name ?? "",
+    labels: n.metadata?.labels ?? {},
+    networkUnavailable: cond?.status === "True",
+  };
+}
+
+interface EndpointSummary {
+  nodes: Set<string>;
+  ready: number;
+}
+
+/** Ready (or still serving) endpoints per Service (namespace/name), from its EndpointSlices. */
+export function endpointSummaries(slices: Iterable<V1EndpointSlice>): Map<string, EndpointSummary> {
+  const out = new Map<string, EndpointSummary>();
+  for (const slice of slices) {
+    const svc = slice.metadata?.labels?.["kubernetes.io/service-name"];
+    if (svc === undefined) continue;
+    const key = `${slice.metadata?.namespace ?? ""}/${svc}`;
+    let sum = out.get(key);
+    if (sum === undefined) {
+      sum = { nodes: new Set(), ready: 0 };
+      out.set(key, sum);
+    }
+    for (const ep of slice.endpoints ?? []) {
+      // Kubernetes: a nil `ready` means ready; a terminating endpoint may still be serving.
+      const c = ep.conditions ?? {};
+      if (c.ready === false && c.serving !== true) continue;
+      sum.ready++;
+      if (ep.nodeName !== undefined) sum.nodes.add(ep.nodeName);
+    }
+  }
+  return out;
+}
+
+export interface AnnouncedIP extends IPFacts {
+  /** The pool's `interfaces`: where to announce; empty = every usable interface. */
+  readonly interfaces: readonly string[];
+  readonly pool: string | undefined;
+  /** The Services holding the IP. */
+  readonly holders: readonly V1Service[];
+}
+
+/** Every IP in a handled Service's status, with what the election needs to know about it. */
+export function announcedIPs(
+  services: Iterable<V1Service>,
+  endpoints: ReadonlyMap<string, EndpointSummary>,
+  config: Config | null,
+  lbClass: string | undefined,
+): Map<string, AnnouncedIP> {
+  const byIP = new Map<
+    string,
+    { holders: V1Service[]; facts: ServiceFacts[]; pool: Pool | undefined }
+  >();
+  for (const svc of services) {
+    if (!isHandled(svc, lbClass)) continue;
+    const key = serviceKey(svc);
+    const ep = endpoints.get(key);
+    const facts: ServiceFacts = {
+      key,
+      local: svc.spec?.externalTrafficPolicy === "Local",
+      endpointNodes: ep?.nodes ?? new Set(),
+      readyEndpoints: ep?.ready ?? 0,
+    };
+    for (const text of statusIPs(svc)) {
+      const parsed = parseIP(text);
+      if (!parsed.ok) continue;
+      const ip = formatIP(parsed.value);
+      let entry = byIP.get(ip);
+      if (entry === undefined) {
+        const named = svc.metadata?.annotations?.[ALLOCATED_FROM_POOL];
+        const pool =
+          config === null
+            ? undefined
+            : ((named !== undefined ? findPool(config, named) : undefined) ??
+              findPoolForIP(config, parsed.value));
+        entry = { holders: [], facts: [], pool };
+        byIP.set(ip, entry);
+      }
+      entry.holders.push(svc);
+      entry.facts.push(facts);
+    }
+  }
+  const out = new Map<string, AnnouncedIP>();
+  for (const [ip, e] of byIP) {
+    out.set(ip, {
+      ip,
+      services: e.facts,
+      nodeSelectors: e.pool?.nodeSelectors ?? [],
+      interfaces: e.pool?.interfaces ?? [],
+      pool: e.pool?.name,
+      holders: e.holders,
+    });
+  }
+  return out;
+}

@@ -1,0 +1,234 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { CoreV1Api } from "@kubernetes/client-node";
+import { createLab, type Lab } from "../../src/lab/lab.js";
+import { LabCluster, sampleService, setEndpoints } from "../../src/lab/cluster.js";
+import { netnsExec, setLinkState } from "../../src/lab/netns.js";
+import { loadKubeConfig } from "../../src/k8s/client.js";
+import { isRunning } from "../../src/util/proc.js";
+import { prereqs } from "../helpers/prereq.js";
+import { eventually } from "../helpers/k8s.js";
+
+// The speakers' failure semantics (issue 5), each seen from a LAN client: who answers ARP
+// for the Service's IP. Real API server, three node namespaces, real arping.
+
+const NS = "default";
+
+/** The nodes whose MACs answered `arping` for `ip` (usually one; none when nobody owns it). */
+async function answering(lab: Lab, ip: string, count = 2): Promise<string[]> {
+  const byMac = new Map(lab.nodes.map((n) => [n.mac.toLowerCase(), n.name]));
+  let out: string;
+  try {
+    out = (
+      await lab.exec(lab.client, [
+        "arping",
+        "-c",
+        String(count),
+        "-w",
+        String(count + 1),
+        "-I",
+        "eth0",
+        ip,
+      ])
+    ).stdout;
+  } catch (e: unknown) {
+    out = (e as { stdout?: string }).stdout ?? "";
+  }
+  const macs = [...out.matchAll(/reply from \S+ \[([0-9A-Fa-f:]+)\]/g)].map((m) =>
+    (m[1] ?? "").toLowerCase(),
+  );
+  return [...new Set(macs.map((m) => byMac.get(m) ?? `unknown ${m}`))].sort();
+}
+
+async function owner(lab: Lab, ip: string, what: string, not?: string): Promise<string> {
+  return eventually(
+    what,
+    async () => {
+      const a = await answering(lab, ip, 1);
+      return a.length === 1 && a[0] !== not ? a[0] : undefined;
+    },
+    30_000,
+  );
+}
+
+describe.runIf(prereqs("failover e2e", ["root", "ip", "arping", "setpriv", "go"]))(
+  "speaker failover",
+  () => {
+    let lab: Lab;
+    let cluster: LabCluster;
+    let ip = "";
+    const core = () => loadKubeConfig(lab.kubeconfig).makeApiClient(CoreV1Api);
+
+    beforeAll(async () => {
+      lab = await createLab({ nodes: 3, controlPlane: true, persistent: false });
+      cluster = await LabCluster.start(lab);
+      await core().createNamespacedService({ namespace: NS, body: sampleService() });
+      await setEndpoints(lab, NS, "sample", [
+        { node: "node-1" },
+        { node: "node-2" },
+        { node: "node-3" },
+      ]);
+      ip = await eventually(
+        "the sample Service's IP",
+        async () =>
+          (await core().readNamespacedService({ name: "sample", namespace: NS })).status
+            ?.loadBalancer?.ingress?.[0]?.ip,
+        30_000,
+      );
+    });
+    afterAll(async () => {
+      await cluster.stop();
+      await lab.down();
+    });
+
+    it("answers ARP for the IP from exactly one node", async () => {
+      const o = await owner(lab, ip, "one node answering");
+      expect(await answering(lab, ip, 3)).toEqual([o]);
+    });
+
+    it("moves the IP at once when the owning speaker stops gracefully (SIGTERM)", async () => {
+      const before = await owner(lab, ip, "an owner");
+      await cluster.stopSpeaker(before, "SIGTERM");
+      const after = await owner(lab, ip, "another node answering", before);
+      expect(after).not.toBe(before);
+      cluster.startSpeaker(before);
+    });
+
+    it("moves the IP when the owning speaker is killed (SIGKILL)", async () => {
+      const before = await owner(lab, ip, "an owner");
+      await cluster.stopSpeaker(before, "SIGKILL");
+      const after = await owner(lab, ip, "another node answering", before);
+      expect(after).not.toBe(before);
+      cluster.startSpeaker(before);
+      // Back with a new incarnation: at most one move back, then stable.
+      await new Promise((r) => setTimeout(r, 6_000));
+      const settled = await owner(lab, ip, "an owner after the restart");
+      for (let i = 0; i < 5; i++) expect(await answering(lab, ip, 1)).toEqual([settled]);
+    });
+
+    it("moves the IP when the owner's link goes down, and moves it back at most once", async () => {
+      const before = await owner(lab, ip, "an owner");
+      const host = lab.node(before);
+      await setLinkState(host.netns, "eth0", false);
+      const after = await owner(lab, ip, "another node answering", before);
+      expect(after).not.toBe(before);
+      await setLinkState(host.netns, "eth0", true);
+      const seen: string[] = [];
+      for (let i = 0; i < 16; i++) {
+        const a = await answering(lab, ip, 1);
+        expect(a.length).toBeLessThanOrEqual(1);
+        if (a[0] !== undefined && a[0] !== seen.at(-1)) seen.push(a[0]);
+        await new Promise((r) => setTimeout(r, 500));
+      }
+      // Either it stayed where it went, or it moved back once (if the hash prefers the node).
+      expect(seen.length).toBeLessThanOrEqual(2);
+    });
+
+    it("keeps answering, from the same node, while the API server is stopped for 60 s", async () => {
+      const before = await owner(lab, ip, "an owner");
+      const apiserver = lab.record.processes.find((p) => p.name === "kube-apiserver");
+      if (apiserver === undefined || !isRunning(apiserver))
+        throw new Error("no running kube-apiserver");
+      process.kill(apiserver.pid, "SIGSTOP");
+      try {
+        const until = Date.now() + 60_000;
+        while (Date.now() < until) {
+          expect(await answering(lab, ip, 1)).toEqual([before]);
+          await new Promise((r) => setTimeout(r, 2_000));
+        }
+      } finally {
+        process.kill(apiserver.pid, "SIGCONT");
+      }
+      for (let i = 0; i < 8; i++) {
+        expect(await answering(lab, ip, 1)).toEqual([before]);
+        await new Promise((r) => setTimeout(r, 1_000));
+      }
+    }, 150_000);
+
+    it("hands the IP over when its owner is cut off from the API server but not from the LAN", async () => {
+      const before = await owner(lab, ip, "an owner");
+      const host = lab.node(before);
+      // Only the API server's address becomes unreachable for that node; the LAN still works.
+      await netnsExec(host.netns, ["ip", "route", "add", "blackhole", `${lab.record.gateway4}/32`]);
+      try {
+        const after = await owner(
+          lab,
+          ip,
+          "another node answering, the cut-off one fenced",
+          before,
+        );
+        expect(after).not.toBe(before);
+        for (let i = 0; i < 5; i++) expect(await answering(lab, ip, 1)).toEqual([after]);
+      } finally {
+        await netnsExec(host.netns, [
+          "ip",
+          "route",
+          "del",
+          "blackhole",
+          `${lab.record.gateway4}/32`,
+        ]);
+      }
+    }, 90_000);
+
+    it("follows the ready endpoint of an externalTrafficPolicy: Local Service", async () => {
+      await core().createNamespacedService({
+        namespace: NS,
+        body: {
+          metadata: { name: "local" },
+          spec: {
+            type: "LoadBalancer",
+            externalTrafficPolicy: "Local",
+            selector: { app: "local" },
+            ports: [{ port: 80 }],
+          },
+        },
+      });
+      await setEndpoints(lab, NS, "local", [{ node: "node-2" }]);
+      const localIP = await eventually(
+        "the local Service's IP",
+        async () =>
+          (await core().readNamespacedService({ name: "local", namespace: NS })).status
+            ?.loadBalancer?.ingress?.[0]?.ip,
+        30_000,
+      );
+      expect(await owner(lab, localIP, "node-2 answering")).toBe("node-2");
+      await setEndpoints(lab, NS, "local", [{ node: "node-3" }]);
+      await eventually(
+        "node-3 answering",
+        async () => ((await answering(lab, localIP, 1))[0] === "node-3" ? true : undefined),
+        30_000,
+      );
+      await setEndpoints(lab, NS, "local", [{ node: "node-3", ready: false }]);
+      await eventually(
+        "nobody answering",
+        async () => ((await answering(lab, localIP, 1)).length === 0 ? true : undefined),
+        30_000,
+      );
+    });
+
+    it("moves the IP off a node labelled exclude-from-external-load-balancers, and back when unlabelled", async () => {
+      const before = await owner(lab, ip, "an owner");
+      await core().patchNode({
+        name: before,
+        body: [
+          {
+            op: "add",
+            path: "/metadata/labels/node.kubernetes.io~1exclude-from-external-load-balancers",
+            value: "",
+          },
+        ],
+      });
+      const moved = await owner(lab, ip, "another node answering", before);
+      expect(moved).not.toBe(before);
+      await core().patchNode({
+        name: before,
+        body: [
+          {
+            op: "remove",
+            path: "/metadata/labels/node.kubernetes.io~1exclude-from-external-load-balancers",
+          },
+        ],
+      });
+      expect(await owner(lab, ip, "the first node answering again", moved)).toBe(before);
+    });
+  },
+);
