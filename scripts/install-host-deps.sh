@@ -2,6 +2,7 @@
 # Installs what barelb's tests and lab need from the host, beyond `npm ci`:
 #   iproute2          ip netns / veth / bridge for the lab
 #   iputils-arping    the ARP client the e2e tests and the lab demo use
+#   iputils-ping      ping: the lab demo makes the client resolve an IP with it
 #   ndisc6            the IPv6 neighbor-discovery client (ndisc6)
 #   util-linux        setpriv (ties test processes to the test runner's life)
 #   python3 make g++  node-gyp, which `npm ci` runs to build the native addon (native/)
@@ -19,7 +20,7 @@ if ! command -v apt-get >/dev/null 2>&1; then
   exit 1
 fi
 
-want=(iproute2 iputils-arping ndisc6 util-linux python3 make g++)
+want=(iproute2 iputils-arping iputils-ping ndisc6 util-linux python3 make g++)
 missing=()
 for p in "${want[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -1,5 +1,7 @@
+import { spawn } from "node:child_process";
 import { join } from "node:path";
 import { ensureControlPlaneBinaries } from "../lab/controlplane.js";
+import { LabCluster, sampleService, setEndpoints } from "../lab/cluster.js";
 import { createLab, downLabs, listLabs, type Lab } from "../lab/lab.js";
 import { run } from "../util/proc.js";
 import type { Actions } from "./program.js";
@@ -56,42 +58,126 @@ export function labActions(
 
     async labDemo({ nodes }) {
       requireRoot();
-      err("bringing up a lab (removed again at the end)\n");
+      err("bringing up a lab with barelb running (removed again at the end)\n");
       const lab = await createLab({
         nodes,
         controlPlane: true,
         persistent: false,
         onProgress: progress,
       });
+      let cluster: LabCluster | undefined;
       try {
         out(describeLab(lab));
         const kubectl = join(await ensureControlPlaneBinaries(), "kubectl");
-        out(`\n$ kubectl get nodes -o wide\n`);
-        out(
-          (await run(kubectl, ["--kubeconfig", lab.kubeconfig, "get", "nodes", "-o", "wide"]))
-            .stdout,
+        const k = (...args: string[]) => run(kubectl, ["--kubeconfig", lab.kubeconfig, ...args]);
+        progress("starting the barelb controller and a speaker per node");
+        cluster = await LabCluster.start(lab);
+        const svc = sampleService();
+        await cluster.core().createNamespacedService({ namespace: "default", body: svc });
+        await setEndpoints(
+          lab,
+          "default",
+          svc.metadata?.name ?? "sample",
+          lab.nodes.map((n) => ({ node: n.name })),
         );
-        const target = lab.nodes[0];
-        if (target === undefined) throw new Error("the lab has no node");
-        out(`\n$ (client) arping -c 1 ${target.ipv4}\n`);
-        const arp = await lab.exec(lab.client, [
-          "arping",
-          "-c",
-          "1",
-          "-w",
-          "3",
-          "-I",
-          "eth0",
-          target.ipv4,
-        ]);
-        out(arp.stdout);
-        out(`${target.name} has MAC ${target.mac}\n`);
+        out("\n$ kubectl apply -f config/pool-configmap.yaml -f config/sample-service.yaml\n");
+        const ip = await waitFor(
+          async () => {
+            const s = await cluster
+              ?.core()
+              .readNamespacedService({ name: "sample", namespace: "default" });
+            return s?.status?.loadBalancer?.ingress?.[0]?.ip;
+          },
+          30_000,
+          "the sample Service to get an EXTERNAL-IP",
+        );
+        out("\n$ kubectl get svc sample\n");
+        out((await k("get", "svc", "sample")).stdout);
+
+        const byMac = new Map(lab.nodes.map((n) => [n.mac.toLowerCase(), n.name]));
+        const whoAnswers = async (): Promise<string | undefined> => {
+          const r = await lab
+            .exec(lab.client, ["arping", "-c", "1", "-w", "1", "-I", "eth0", ip])
+            .catch((e: unknown) => ({ stdout: (e as { stdout?: string }).stdout ?? "" }));
+          const mac = /reply from \S+ \[([0-9A-Fa-f:]+)\]/.exec(r.stdout)?.[1]?.toLowerCase();
+          return mac === undefined ? undefined : (byMac.get(mac) ?? mac);
+        };
+        const owner = await waitFor(whoAnswers, 30_000, "an ARP answer for the IP");
+        out(`\n$ (client ${lab.client.ipv4}) arping ${ip}\n`);
+        out(`answered by ${owner} (${lab.node(owner).mac}): the LAN sends ${ip}'s traffic there\n`);
+
+        // The client's kernel sends its traffic for the IP to the MAC in its neighbor entry:
+        // make one (ping resolves the address; nobody answers the ping itself, the lab has no
+        // kube-proxy) and time when that entry switches to another node.
+        await lab.exec(lab.client, ["ping", "-c", "1", "-W", "1", ip]).catch(() => undefined);
+        out(
+          `\n$ (client) ip neigh show ${ip}\n${(await lab.exec(lab.client, ["ip", "neigh", "show", ip])).stdout}`,
+        );
+        const monitor = spawn("ip", ["netns", "exec", lab.client.netns, "ip", "monitor", "neigh"], {
+          stdio: ["ignore", "pipe", "ignore"],
+        });
+        const switched = new Promise<{ node: string; at: number }>((resolve) => {
+          let buf = "";
+          monitor.stdout.on("data", (chunk: Buffer) => {
+            const at = performance.now();
+            buf += chunk.toString();
+            const lines = buf.split("\n");
+            buf = lines.pop() ?? "";
+            for (const line of lines) {
+              const mac = new RegExp(`^${ip.replaceAll(".", "\\.")} .*lladdr ([0-9a-f:]+)`).exec(
+                line,
+              )?.[1];
+              const node = mac === undefined ? undefined : byMac.get(mac);
+              if (node !== undefined && node !== owner) resolve({ node, at });
+            }
+          });
+        });
+        try {
+          await new Promise((r) => setTimeout(r, 200)); // the monitor is listening
+          out(`\nkilling the speaker on ${owner} (SIGKILL) ...\n`);
+          const t0 = performance.now();
+          await cluster.stopSpeaker(owner, "SIGKILL");
+          const result = await Promise.race([
+            switched,
+            new Promise<undefined>((r) => setTimeout(() => r(undefined), 30_000)),
+          ]);
+          if (result === undefined)
+            throw new Error("the client's neighbor entry did not switch within 30 s");
+          out(
+            `the client's neighbor entry for ${ip} switched to ${result.node} (${lab.node(result.node).mac}) ` +
+              `${((result.at - t0) / 1000).toFixed(2)} s after the kill, from the new node's gratuitous ARP\n`,
+          );
+        } finally {
+          monitor.kill();
+        }
+        out(
+          `\n$ (client) ip neigh show ${ip}\n${(await lab.exec(lab.client, ["ip", "neigh", "show", ip])).stdout}`,
+        );
+        const now = await waitFor(whoAnswers, 10_000, "an ARP answer after the failover");
+        out(`\n$ (client) arping ${ip}\nanswered by ${now} (${lab.node(now).mac})\n`);
       } finally {
         err("removing the lab\n");
+        await cluster?.stop();
         await lab.down();
       }
     },
   };
+}
+
+/** Polls `check` until it returns a value, or fails saying what it waited for. */
+async function waitFor<T>(
+  check: () => Promise<T | undefined>,
+  timeoutMs: number,
+  what: string,
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await check();
+    if (v !== undefined) return v;
+    if (Date.now() > deadline)
+      throw new Error(`timed out after ${timeoutMs / 1000} s waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
 }
 
 function requireRoot(): void {
