@@ -210,21 +210,65 @@ export function buildProgram(actions: Actions, version: string, io?: ProgramIO):
 
   program
     .command("speaker")
-    .description("announce this node's share of the LoadBalancer IPs with ARP/NDP (run on every node)")
-    .requiredOption("--node-name <name>", "this node's name (default: $NODE_NAME)", process.env.NODE_NAME)
-    .option("--kubeconfig <path>", "kubeconfig file (default: in-cluster ServiceAccount, or $KUBECONFIG)")
-    .option("--namespace <ns>", "namespace of the ConfigMap and the speaker Leases", process.env.POD_NAMESPACE ?? "barelb-system")
-    .option("--config-map <name>", "ConfigMap holding the pools (data key: config)", "barelb-config")
-    .option("--lb-class <class>", "announce only Services with this spec.loadBalancerClass (default: only those with none)")
-    .addOption(durationOption("--lease-duration <d>", "how long this speaker's Lease lasts without renewal", "10s"))
+    .description(
+      "announce this node's share of the LoadBalancer IPs with ARP/NDP (run on every node)",
+    )
+    .requiredOption(
+      "--node-name <name>",
+      "this node's name (default: $NODE_NAME)",
+      process.env.NODE_NAME,
+    )
+    .option(
+      "--kubeconfig <path>",
+      "kubeconfig file (default: in-cluster ServiceAccount, or $KUBECONFIG)",
+    )
+    .option(
+      "--namespace <ns>",
+      "namespace of the ConfigMap and the speaker Leases",
+      process.env.POD_NAMESPACE ?? "barelb-system",
+    )
+    .option(
+      "--config-map <name>",
+      "ConfigMap holding the pools (data key: config)",
+      "barelb-config",
+    )
+    .option(
+      "--lb-class <class>",
+      "announce only Services with this spec.loadBalancerClass (default: only those with none)",
+    )
+    .addOption(
+      durationOption(
+        "--lease-duration <d>",
+        "how long this speaker's Lease lasts without renewal",
+        "10s",
+      ),
+    )
     .addOption(durationOption("--renew-interval <d>", "how often the Lease is renewed", "2s"))
-    .addOption(portOption("--heartbeat-port <port>", "UDP port for speaker-to-speaker heartbeats", 7946))
-    .addOption(durationOption("--heartbeat-interval <d>", "how often a heartbeat goes to each peer", "200ms"))
-    .addOption(durationOption("--dead-after <d>", "a peer silent this long is down (the failover time)", "1s"))
+    .addOption(
+      portOption("--heartbeat-port <port>", "UDP port for speaker-to-speaker heartbeats", 7946),
+    )
+    .addOption(
+      durationOption(
+        "--heartbeat-interval <d>",
+        "how often a heartbeat goes to each peer",
+        "200ms",
+      ),
+    )
+    .addOption(
+      durationOption(
+        "--dead-after <d>",
+        "a peer silent this long is down (the failover time)",
+        "1s",
+      ),
+    )
     .option(
       "--exclude-interfaces <regexes>",
       "comma-separated regexes of interfaces never to announce on (default: docker*, veth*, cni*, ...)",
-      (v: string) => v.split(",").map((x) => x.trim()).filter((x) => x !== ""),
+      (v: string) =>
+        v
+          .split(",")
+          .map((x) => x.trim())
+          .filter((x) => x !== ""),
     )
     .option("--metrics-address <addr>", "address for /metrics, /healthz, /readyz", "0.0.0.0")
     .addOption(portOption("--metrics-port <port>", "port for /metrics, /healthz, /readyz", 7473))

@@ -9,7 +9,9 @@ import type { SpeakerArgs } from "./program.js";
  * leaving and deletes its Lease, so another node takes its IPs over at once.
  */
 export async function speakerCommand(args: SpeakerArgs): Promise<void> {
-  const log = createLogger(args.logLevel as LevelWithSilent, "speaker").child({ node: args.nodeName });
+  const log = createLogger(args.logLevel as LevelWithSilent, "speaker").child({
+    node: args.nodeName,
+  });
   const stop = new AbortController();
   const onSignal = (signal: string) => {
     log.info({ signal }, "stopping");

@@ -1,11 +1,14 @@
-import { Counter, Gauge, type Registry } from "prom-client";
+import { Counter, Gauge, Histogram, type Registry } from "prom-client";
 import type { DataPlaneMetrics, Protocol } from "../dataplane/index.js";
+import type { HeartbeatMetrics } from "./heartbeat.js";
 
 /**
  * The speaker's Prometheus metrics. Also the data plane's metrics sink: per-IP counters
  * exist only for IPs this node owns, so their label sets stay bounded.
  */
 export class SpeakerMetrics implements DataPlaneMetrics {
+  /** The heartbeat transport's counters (a separate object: its method names overlap). */
+  readonly heartbeat: HeartbeatMetrics;
   readonly announced: Gauge<"ip">;
   readonly members: Gauge;
   readonly membershipChanges: Counter<"change" | "reason">;
@@ -53,6 +56,41 @@ export class SpeakerMetrics implements DataPlaneMetrics {
       help: "1 while this node stands down: cut off from the API server while other speakers are not",
       registers,
     });
+    const hbSent = new Counter({
+      name: "barelb_heartbeats_sent_total",
+      help: "Heartbeat datagrams sent to peers",
+      registers,
+    });
+    const hbReceived = new Counter({
+      name: "barelb_heartbeats_received_total",
+      help: "Heartbeat datagrams received",
+      registers,
+    });
+    const hbFailed = new Counter({
+      name: "barelb_heartbeat_send_failures_total",
+      help: "Heartbeat datagrams that could not be sent, by error code",
+      labelNames: ["code"],
+      registers,
+    });
+    const hbDropped = new Counter({
+      name: "barelb_heartbeats_dropped_total",
+      help: "Heartbeat datagrams refused (malformed, unknown node, bad token, stale), by reason",
+      labelNames: ["reason"],
+      registers,
+    });
+    const hbLate = new Histogram({
+      name: "barelb_heartbeat_timer_late_seconds",
+      help: "How late the heartbeat round fired: event-loop lag of this speaker",
+      buckets: [0.005, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2],
+      registers,
+    });
+    this.heartbeat = {
+      sent: () => hbSent.inc(),
+      received: () => hbReceived.inc(),
+      sendFailed: (code) => hbFailed.inc({ code }),
+      dropped: (reason) => hbDropped.inc({ reason }),
+      timerLate: (ms) => hbLate.observe(ms / 1000),
+    };
     const labelNames = ["protocol", "ip", "interface"] as const;
     this.requests = new Counter({
       name: "barelb_requests_received_total",

@@ -310,6 +310,7 @@ export function runSpeaker(opts: SpeakerOptions, stop: AbortSignal): SpeakerHand
       port: opts.heartbeatPort,
       intervalMs: opts.heartbeatIntervalMs,
       log,
+      metrics: metrics.heartbeat,
     });
     await transport.start();
     ownLease.start();
