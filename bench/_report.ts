@@ -7,8 +7,7 @@ import { cpus, totalmem } from "node:os";
 
 export function summary(samples: readonly number[]) {
   const s = [...samples].sort((a, b) => a - b);
-  const at = (q: number) =>
-    s[Math.min(s.length - 1, Math.max(0, Math.ceil(q * s.length) - 1))] ?? NaN;
+  const at = (q: number) => quantile(s, q);
   return {
     n: s.length,
     min: s[0] ?? NaN,
@@ -16,6 +15,11 @@ export function summary(samples: readonly number[]) {
     p99: at(0.99),
     max: s[s.length - 1] ?? NaN,
   };
+}
+
+/** The q-quantile (nearest rank) of samples already sorted ascending; NaN when empty. */
+export function quantile(sorted: readonly number[], q: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))] ?? NaN;
 }
 
 /** Writes bench/results/<name>.json (next to the sources, not the compiled output). */

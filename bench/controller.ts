@@ -10,7 +10,6 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
-import { request } from "node:https";
 import { get as httpGet } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -22,11 +21,13 @@ import {
   startControlPlane,
   type ControlPlane,
 } from "../src/lab/controlplane.js";
+import { loadKubeClient } from "../src/k8s/api.js";
 import { loadKubeConfig } from "../src/k8s/client.js";
 import { watchResource } from "../src/k8s/informer.js";
 import { packageRoot } from "../src/util/paths.js";
 import { pino } from "pino";
 import { summary, writeResult } from "./_report.js";
+import { apiRequests, diffCounts } from "./_k8s.js";
 
 const NS = "bench";
 
@@ -75,9 +76,8 @@ export async function main(args: string[]): Promise<void> {
       }
     };
     const watch = watchResource<V1Service>({
-      kubeConfig: kc,
+      client: loadKubeClient(cp.kubeconfigPath),
       path: `/api/v1/namespaces/${NS}/services`,
-      list: () => core.listNamespacedService({ namespace: NS }),
       handlers: { add: seen, update: seen },
       log: pino({ level: "silent" }),
       what: "bench services",
@@ -135,7 +135,7 @@ export async function main(args: string[]): Promise<void> {
     console.log(`live: creating ${N} more Services with the controller running...`);
     const live = await createAll(N, 2 * N, true);
     await sleep(2_000); // let Events and patches settle before counting
-    const delta = diff(requestsBefore, await apiRequests(cp));
+    const delta = diffCounts(requestsBefore, await apiRequests(cp));
     const timeToIP = live.names.map((n) => (gotIP.get(n) ?? NaN) - (created.get(n) ?? NaN));
     const rss1 = { ...rssMiB(ctl), heapUsedMiB: await heapUsedMiB(port) };
     const total = 2 * N;
@@ -189,7 +189,7 @@ export async function main(args: string[]): Promise<void> {
     for (const s of after.items)
       if (s.status?.loadBalancer?.ingress?.[0]?.ip !== before.get(s.metadata?.name ?? ""))
         changed++;
-    const restartDelta = diff(requestsBeforeRestart, await apiRequests(cp));
+    const restartDelta = diffCounts(requestsBeforeRestart, await apiRequests(cp));
     result.restart = {
       readySeconds: round(readySeconds),
       ipChanges: changed,
@@ -260,42 +260,6 @@ function rssMiB(child: ChildProcess): { rss: number; peak: number } {
   const kb = (key: string) =>
     Number(new RegExp(`^${key}:\\s+(\\d+) kB`, "m").exec(status)?.[1] ?? NaN);
   return { rss: Math.round(kb("VmRSS") / 1024), peak: Math.round(kb("VmHWM") / 1024) };
-}
-
-/** kube-apiserver's apiserver_request_total, summed by "VERB resource subresource". */
-async function apiRequests(cp: ControlPlane): Promise<Record<string, number>> {
-  const text = await new Promise<string>((resolve, reject) => {
-    const req = request(
-      `${cp.server}/metrics`,
-      { ca: cp.caPem, headers: { authorization: `Bearer ${cp.adminToken}` } },
-      (res) => {
-        let body = "";
-        res.on("data", (c: Buffer) => (body += c.toString()));
-        res.on("end", () => resolve(body));
-      },
-    );
-    req.on("error", reject);
-    req.end();
-  });
-  const out: Record<string, number> = {};
-  for (const line of text.split("\n")) {
-    if (!line.startsWith("apiserver_request_total{")) continue;
-    const labels = new Map(
-      [...line.matchAll(/(\w+)="([^"]*)"/g)].map((m) => [m[1] ?? "", m[2] ?? ""]),
-    );
-    const key = `${labels.get("verb") ?? "?"} ${labels.get("resource") ?? "?"} ${labels.get("subresource") ?? ""}`;
-    out[key] = (out[key] ?? 0) + Number(line.slice(line.lastIndexOf(" ") + 1));
-  }
-  return out;
-}
-
-function diff(a: Record<string, number>, b: Record<string, number>): Record<string, number> {
-  const out: Record<string, number> = {};
-  for (const [k, v] of Object.entries(b)) {
-    const d = v - (a[k] ?? 0);
-    if (d > 0) out[k] = d;
-  }
-  return out;
 }
 
 /** The controller's own report of its memory (prom-client's default metrics), in MiB. */

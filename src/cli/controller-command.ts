@@ -1,6 +1,6 @@
 import type { LevelWithSilent } from "pino";
 import { runController } from "../controller/run.js";
-import { loadKubeConfig } from "../k8s/client.js";
+import { loadKubeClient } from "../k8s/api.js";
 import { createLogger } from "../log.js";
 import type { ControllerArgs } from "./program.js";
 
@@ -25,7 +25,7 @@ export async function controllerCommand(args: ControllerArgs): Promise<void> {
   );
   const handle = runController(
     {
-      kubeConfig: loadKubeConfig(args.kubeconfig),
+      client: loadKubeClient(args.kubeconfig),
       namespace: args.namespace,
       configMap: args.configMap,
       lbClass: args.lbClass,

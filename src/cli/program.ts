@@ -1,6 +1,6 @@
 import { Command, CommanderError, InvalidArgumentError, Option } from "commander";
 import { hostname } from "node:os";
-import { MAX_NODES } from "../lab/lab.js";
+import { MAX_NODES } from "../lab/limits.js";
 import { LOG_LEVELS } from "../log.js";
 import { parseDuration } from "./duration.js";
 

@@ -2,9 +2,14 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { packageRoot } from "../util/paths.js";
 import { CommanderError } from "commander";
-import { buildProgram, type ControllerArgs, type ProgramIO, type SpeakerArgs } from "./program.js";
+import {
+  buildProgram,
+  type ControllerArgs,
+  type LabUpArgs,
+  type ProgramIO,
+  type SpeakerArgs,
+} from "./program.js";
 import { configValidate } from "./config-commands.js";
-import { labActions } from "./lab-commands.js";
 
 export function packageVersion(): string {
   const pkg = JSON.parse(readFileSync(join(packageRoot(), "package.json"), "utf8")) as {
@@ -13,12 +18,20 @@ export function packageVersion(): string {
   return pkg.version;
 }
 
+async function labActions() {
+  return (await import("./lab-commands.js")).labActions();
+}
+
 /** Runs the CLI and returns the process exit code. */
 export async function runCli(argv: readonly string[], io?: ProgramIO): Promise<number> {
   const writeErr = io ? (s: string) => io.writeErr(s) : (s: string) => process.stderr.write(s);
   const out = io ? (s: string) => io.writeOut(s) : (s: string) => process.stdout.write(s);
   const actions = {
-    ...labActions(),
+    // The lab (and the client-node it uses) loads only for `barelb lab …`.
+    labUp: async (args: LabUpArgs) => (await labActions()).labUp(args),
+    labDown: async (args: { ids: string[] }) => (await labActions()).labDown(args),
+    labList: async () => (await labActions()).labList(),
+    labDemo: async (args: { nodes: number }) => (await labActions()).labDemo(args),
     configValidate: ({ file }: { file: string }) => configValidate(file, out),
     // Each program loads only its own modules: the controller never loads the data plane.
     controller: async (args: ControllerArgs) =>

@@ -1,5 +1,5 @@
 import type { LevelWithSilent } from "pino";
-import { loadKubeConfig } from "../k8s/client.js";
+import { loadKubeClient } from "../k8s/api.js";
 import { createLogger } from "../log.js";
 import { runSpeaker } from "../speaker/run.js";
 import type { SpeakerArgs } from "./program.js";
@@ -21,7 +21,7 @@ export async function speakerCommand(args: SpeakerArgs): Promise<void> {
   process.once("SIGINT", onSignal);
   const handle = runSpeaker(
     {
-      kubeConfig: loadKubeConfig(args.kubeconfig),
+      client: loadKubeClient(args.kubeconfig),
       nodeName: args.nodeName,
       namespace: args.namespace,
       configMap: args.configMap,

@@ -1,12 +1,8 @@
-import {
-  CoreV1Api,
-  type KubeConfig,
-  type V1ConfigMap,
-  type V1Service,
-} from "@kubernetes/client-node";
+import type { V1ConfigMap, V1Service } from "@kubernetes/client-node";
 import type { Logger } from "pino";
 import { collectDefaultMetrics, Registry } from "prom-client";
 import { parseConfig, type Config } from "../config/index.js";
+import { RESOURCES, resourcePath, type KubeClient } from "../k8s/api.js";
 import { EventRecorder, type EventTarget } from "../k8s/events.js";
 import { watchResource } from "../k8s/informer.js";
 import { LeaderElector } from "../k8s/leader-election.js";
@@ -24,7 +20,7 @@ import { ServiceStatusWriter } from "./status-writer.js";
  */
 
 export interface ControllerOptions {
-  kubeConfig: KubeConfig;
+  client: KubeClient;
   namespace: string;
   configMap: string;
   lbClass: string | undefined;
@@ -57,13 +53,12 @@ interface Session {
 }
 
 export function runController(opts: ControllerOptions, stop: AbortSignal): ControllerHandle {
-  const { kubeConfig, namespace, log } = opts;
+  const { client, namespace, log } = opts;
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: "barelb_controller_" });
   const metrics = new ControllerMetrics(registry);
-  const events = new EventRecorder(kubeConfig, "barelb-controller", opts.identity, log);
-  const writer = new ServiceStatusWriter(kubeConfig, () => metrics.statusWrites.inc());
-  const core = kubeConfig.makeApiClient(CoreV1Api);
+  const events = new EventRecorder(client, "barelb-controller", opts.identity, log);
+  const writer = new ServiceStatusWriter(client, () => metrics.statusWrites.inc());
 
   let config: Config | null = null;
   let configReady: () => void = () => undefined;
@@ -124,11 +119,9 @@ export function runController(opts: ControllerOptions, stop: AbortSignal): Contr
     }
   };
   const configWatch = watchResource<V1ConfigMap>({
-    kubeConfig,
-    path: `/api/v1/namespaces/${namespace}/configmaps`,
+    client,
+    path: resourcePath(RESOURCES.configMaps, { namespace }),
     fieldSelector: `metadata.name=${opts.configMap}`,
-    list: () =>
-      core.listNamespacedConfigMap({ namespace, fieldSelector: `metadata.name=${opts.configMap}` }),
     handlers: {
       add: onConfigMap,
       update: onConfigMap,
@@ -147,9 +140,8 @@ export function runController(opts: ControllerOptions, stop: AbortSignal): Contr
   // ---- Services ----------------------------------------------------------------------
   const enqueue = (svc: V1Service) => session?.queue.add(serviceKey(svc));
   const services = watchResource<V1Service>({
-    kubeConfig,
-    path: "/api/v1/services",
-    list: () => core.listServiceForAllNamespaces(),
+    client,
+    path: resourcePath(RESOURCES.services),
     handlers: { add: enqueue, update: enqueue, delete: enqueue },
     log,
     what: "services",
@@ -219,7 +211,7 @@ export function runController(opts: ControllerOptions, stop: AbortSignal): Contr
     try {
       if (opts.leaderElect) {
         const elector = new LeaderElector({
-          kubeConfig,
+          client,
           namespace,
           name: "barelb-controller",
           identity: opts.identity,

@@ -1,5 +1,5 @@
-import { CoreV1Api, type KubeConfig, type V1Service } from "@kubernetes/client-node";
-import { mergePatch } from "../k8s/client.js";
+import type { V1Service } from "@kubernetes/client-node";
+import { RESOURCES, resourcePath, type KubeClient } from "../k8s/api.js";
 import { ALLOCATED_FROM_POOL } from "./service-adapter.js";
 import type { AssignmentWriter } from "./service-controller.js";
 
@@ -9,16 +9,13 @@ import type { AssignmentWriter } from "./service-controller.js";
  * annotation, so an assignment costs one API request.
  */
 export class ServiceStatusWriter implements AssignmentWriter {
-  private readonly api: CoreV1Api;
   /** Requests made, for the API-load benchmark. */
   writes = 0;
 
   constructor(
-    kubeConfig: KubeConfig,
+    private readonly client: KubeClient,
     private readonly onWrite: () => void = () => undefined,
-  ) {
-    this.api = kubeConfig.makeApiClient(CoreV1Api);
-  }
+  ) {}
 
   async write(svc: V1Service, ips: readonly string[], pool: string): Promise<void> {
     await this.patch(
@@ -39,16 +36,14 @@ export class ServiceStatusWriter implements AssignmentWriter {
   ) {
     this.writes++;
     this.onWrite();
-    await this.api.patchNamespacedServiceStatus(
-      {
-        name: svc.metadata?.name ?? "",
-        namespace: svc.metadata?.namespace ?? "",
-        body: {
-          metadata: { annotations: { [ALLOCATED_FROM_POOL]: pool } },
-          status: { loadBalancer: { ingress } },
-        },
-      },
-      mergePatch,
-    );
+    const path = resourcePath(RESOURCES.services, {
+      namespace: svc.metadata?.namespace ?? "",
+      name: svc.metadata?.name ?? "",
+      subresource: "status",
+    });
+    await this.client.mergePatch(path, {
+      metadata: { annotations: { [ALLOCATED_FROM_POOL]: pool } },
+      status: { loadBalancer: { ingress } },
+    });
   }
 }

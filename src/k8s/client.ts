@@ -5,6 +5,12 @@ import {
   type RequestContext,
 } from "@kubernetes/client-node";
 
+/*
+ * @kubernetes/client-node for the lab tooling and the tests only: the controller and speaker
+ * use barelb's own client (api.ts) and must never import this module (client-node costs
+ * ~90 MiB of RSS on import).
+ */
+
 /**
  * @kubernetes/client-node 2.0.1 builds a new undici Agent for every request, so each API call
  * opens a new TCP connection with a new TLS handshake and TLS context: slow on a Raspberry Pi,

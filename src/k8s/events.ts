@@ -1,5 +1,5 @@
-import { CoreV1Api, type KubeConfig } from "@kubernetes/client-node";
 import type { Logger } from "pino";
+import { RESOURCES, resourcePath, type KubeClient } from "./api.js";
 
 /**
  * Writes core/v1 Events, the way `kubectl describe` shows why a Service is pending or where
@@ -24,7 +24,6 @@ export interface EventSink {
 }
 
 export class EventRecorder implements EventSink {
-  private readonly api: CoreV1Api;
   private readonly last = new Map<string, { message: string; at: number }>();
   /** Events waiting to be written; up to `maxInFlight` are written at once. */
   private readonly waiting: (() => Promise<void>)[] = [];
@@ -33,14 +32,12 @@ export class EventRecorder implements EventSink {
   private drained: (() => void)[] = [];
 
   constructor(
-    kubeConfig: KubeConfig,
+    private readonly client: KubeClient,
     private readonly component: string,
     private readonly instance: string,
     private readonly log: Logger,
     private readonly repeatWindowMs = 10 * 60_000,
-  ) {
-    this.api = kubeConfig.makeApiClient(CoreV1Api);
-  }
+  ) {}
 
   emit(target: EventTarget, type: EventType, reason: string, message: string): void {
     const key = `${target.namespace}/${target.name}/${target.uid ?? ""}/${reason}`;
@@ -77,30 +74,29 @@ export class EventRecorder implements EventSink {
   }
 
   private async write(target: EventTarget, type: EventType, reason: string, message: string) {
-    const ts = new Date();
+    const ts = new Date().toISOString();
     try {
-      await this.api.createNamespacedEvent({
-        namespace: target.namespace,
-        body: {
-          metadata: { generateName: `${target.name}.`, namespace: target.namespace },
-          involvedObject: {
-            kind: target.kind,
-            apiVersion: target.apiVersion,
-            namespace: target.namespace,
-            name: target.name,
-            uid: target.uid,
-            resourceVersion: target.resourceVersion,
-          },
-          type,
-          reason,
-          message,
-          count: 1,
-          firstTimestamp: ts,
-          lastTimestamp: ts,
-          source: { component: this.component, host: this.instance },
-          reportingComponent: this.component,
-          reportingInstance: this.instance,
+      await this.client.create(resourcePath(RESOURCES.events, { namespace: target.namespace }), {
+        apiVersion: "v1",
+        kind: "Event",
+        metadata: { generateName: `${target.name}.`, namespace: target.namespace },
+        involvedObject: {
+          kind: target.kind,
+          apiVersion: target.apiVersion,
+          namespace: target.namespace,
+          name: target.name,
+          uid: target.uid,
+          resourceVersion: target.resourceVersion,
         },
+        type,
+        reason,
+        message,
+        count: 1,
+        firstTimestamp: ts,
+        lastTimestamp: ts,
+        source: { component: this.component, host: this.instance },
+        reportingComponent: this.component,
+        reportingInstance: this.instance,
       });
     } catch (e: unknown) {
       this.log.warn(

@@ -1,23 +1,27 @@
-import {
-  ListWatch,
-  Watch,
-  type KubeConfig,
-  type KubernetesObject,
-  type ListPromise,
-  type ObjectCache,
-} from "@kubernetes/client-node";
+import type { IncomingMessage } from "node:http";
+import type { KubernetesObject } from "@kubernetes/client-node";
 import type { Logger } from "pino";
+import { ApiError, type KubeClient, type Query } from "./api.js";
+import { LineSplitter, eventResourceVersion, parseWatchEvent } from "./watch-stream.js";
 
 /**
- * A list+watch cache of one resource that keeps going. @kubernetes/client-node 2.x informers
- * stop on any error other than 410 Gone; this restarts them with a capped backoff (1 s to
- * 30 s), resuming from the last resourceVersion, until `stop()`.
+ * A list+watch cache of one resource that keeps going: list (in pages), then watch from the
+ * list's resourceVersion with bookmarks; when the watch ends, watch again from the last
+ * resourceVersion seen; on 410 Gone (the version is too old) list again, telling the
+ * handlers what changed meanwhile (deletes for vanished objects, adds and updates); on any
+ * other error retry with a capped backoff (1 s to 30 s). A watch that sends nothing, not even
+ * the server's own end, for longer than it should is treated as a dead connection.
  */
 
 export interface ResourceHandlers<T> {
   add?: (obj: T) => void;
   update?: (obj: T) => void;
   delete?: (obj: T) => void;
+}
+
+export interface ObjectCache<T> {
+  get(name: string, namespace?: string): T | undefined;
+  list(namespace?: string): T[];
 }
 
 export interface WatchedResource<T> {
@@ -27,72 +31,240 @@ export interface WatchedResource<T> {
   stop(): Promise<void>;
 }
 
-export function watchResource<T extends KubernetesObject>(opts: {
-  kubeConfig: KubeConfig;
-  /** e.g. /api/v1/services */
+export interface WatchResourceOptions<T> {
+  client: KubeClient;
+  /** The collection, e.g. /api/v1/services (see `resourcePath`). */
   path: string;
-  list: ListPromise<T>;
   fieldSelector?: string;
   labelSelector?: string;
   handlers: ResourceHandlers<T>;
   log: Logger;
   what: string;
-}): WatchedResource<T> {
-  const { log, what } = opts;
-  const lw = new ListWatch<T>(
-    opts.path,
-    new Watch(opts.kubeConfig),
-    opts.list,
-    false,
-    opts.labelSelector,
-    opts.fieldSelector,
-  );
-  let stopped = false;
-  let delay = 1_000;
-  let timer: NodeJS.Timeout | undefined;
-  // The cache keeps the very objects it hands out: dropping managedFields here (barelb never
-  // reads them, and they are often larger than the rest of a Service) shrinks the cache.
-  const slim =
-    (handler: ((obj: T) => void) | undefined) =>
-    (obj: T): void => {
-      if (obj.metadata?.managedFields !== undefined) delete obj.metadata.managedFields;
-      handler?.(obj);
-    };
-  lw.on("add", slim(opts.handlers.add));
-  lw.on("update", slim(opts.handlers.update));
-  if (opts.handlers.delete) lw.on("delete", opts.handlers.delete);
-  lw.on("connect", () => {
-    delay = 1_000;
-  });
-  lw.on("error", (err: unknown) => {
-    if (stopped) return;
-    log.warn({ err, resource: what, retryInMs: delay }, "watch failed; restarting");
-    timer = setTimeout(() => {
-      timer = undefined;
-      if (!stopped) start();
-    }, delay);
-    delay = Math.min(delay * 2, 30_000);
-  });
+  /** Asked of the server per watch request; default 60-90 s (spread so watches do not align). */
+  timeoutSeconds?: number;
+  /** A watch silent for this long is dropped; default timeoutSeconds + 30 s. */
+  idleTimeoutMs?: number;
+  /** Objects per list page; default 500. */
+  pageSize?: number;
+}
 
+const MIN_DELAY_MS = 1_000;
+const MAX_DELAY_MS = 30_000;
+
+/** Thrown inside the loop to ask for a relist (410 Gone). */
+class Gone extends Error {}
+
+export function watchResource<T extends KubernetesObject>(
+  opts: WatchResourceOptions<T>,
+): WatchedResource<T> {
+  const { client, log, what, handlers } = opts;
+  const timeoutSeconds = opts.timeoutSeconds ?? 60 + Math.floor(Math.random() * 30);
+  const idleTimeoutMs = opts.idleTimeoutMs ?? (timeoutSeconds + 30) * 1_000;
+  const pageSize = opts.pageSize ?? 500;
+  const selectors: Query = {
+    fieldSelector: opts.fieldSelector,
+    labelSelector: opts.labelSelector,
+  };
+  let objects = new Map<string, T>();
+  const abort = new AbortController();
   let resolveSynced: () => void = () => undefined;
   const synced = new Promise<void>((resolve) => (resolveSynced = resolve));
-  function start(): void {
-    lw.start().then(resolveSynced, (err: unknown) => {
-      // A failed first list also lands here: retry the same way as a failed watch.
-      if (stopped) return;
-      log.warn({ err, resource: what, retryInMs: delay }, "list failed; retrying");
-      timer = setTimeout(start, delay);
-      delay = Math.min(delay * 2, 30_000);
+
+  const keyOf = (obj: T) => `${obj.metadata?.namespace ?? ""}/${obj.metadata?.name ?? ""}`;
+  // The cache keeps the very objects it hands out: dropping managedFields here (barelb never
+  // reads them, and they are often larger than the rest of a Service) shrinks the cache.
+  const slim = (obj: T): T => {
+    if (obj.metadata?.managedFields !== undefined) delete obj.metadata.managedFields;
+    return obj;
+  };
+  const upsert = (obj: T) => {
+    const key = keyOf(obj);
+    const old = objects.get(key);
+    objects.set(key, slim(obj));
+    if (old === undefined) handlers.add?.(obj);
+    else if (old.metadata?.resourceVersion !== obj.metadata?.resourceVersion)
+      handlers.update?.(obj);
+  };
+
+  /** Lists every page; swaps the cache and tells the handlers what changed. Returns the RV. */
+  async function relist(): Promise<string> {
+    const fresh: T[] = [];
+    let cont: string | undefined;
+    let rv: string;
+    do {
+      const page = await client.request<{
+        metadata?: { resourceVersion?: string; continue?: string };
+        items?: T[];
+      }>("GET", opts.path, {
+        query: { ...selectors, limit: pageSize, continue: cont },
+        signal: abort.signal,
+        timeoutMs: 60_000,
+      });
+      for (const item of page.items ?? []) fresh.push(slim(item));
+      rv = page.metadata?.resourceVersion ?? "";
+      cont = page.metadata?.continue || undefined;
+    } while (cont !== undefined);
+    const old = objects;
+    objects = new Map();
+    for (const obj of fresh) {
+      const key = keyOf(obj);
+      const prev = old.get(key);
+      old.delete(key);
+      objects.set(key, obj);
+      if (prev === undefined) handlers.add?.(obj);
+      else if (prev.metadata?.resourceVersion !== obj.metadata?.resourceVersion) {
+        handlers.update?.(obj);
+      }
+    }
+    for (const gone of old.values()) handlers.delete?.(gone);
+    return rv;
+  }
+
+  /** Where the next watch resumes: the last resourceVersion seen; undefined means list. */
+  let resumeFrom: string | undefined;
+  /** 410s with no event between them: the second and later relist only after a backoff. */
+  let goneInARow = 0;
+
+  /** One watch request from `rv`, until the server ends it or it fails. */
+  async function watchOnce(rv: string, connected: () => void): Promise<void> {
+    const res = await client.stream(
+      opts.path,
+      {
+        ...selectors,
+        watch: 1,
+        resourceVersion: rv,
+        allowWatchBookmarks: true,
+        timeoutSeconds,
+      },
+      abort.signal,
+    );
+    connected();
+    return consume(res);
+  }
+
+  function consume(res: IncomingMessage): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      const lines = new LineSplitter();
+      let finished = false;
+      const finish = (err?: unknown) => {
+        if (finished) return;
+        finished = true;
+        clearTimeout(idle);
+        res.destroy();
+        if (err === undefined) resolve();
+        else reject(err instanceof Error ? err : new Error("watch failed", { cause: err }));
+      };
+      let idle = setTimeout(onIdle, idleTimeoutMs);
+      function onIdle() {
+        finish(new Error(`watch sent nothing for ${idleTimeoutMs} ms; reconnecting`));
+      }
+      res.on("data", (chunk: Buffer) => {
+        clearTimeout(idle);
+        idle = setTimeout(onIdle, idleTimeoutMs);
+        try {
+          for (const line of lines.push(chunk)) {
+            const ev = parseWatchEvent<T>(line);
+            switch (ev.type) {
+              case "ADDED":
+              case "MODIFIED":
+                upsert(ev.object);
+                break;
+              case "DELETED": {
+                objects.delete(keyOf(ev.object));
+                handlers.delete?.(slim(ev.object));
+                break;
+              }
+              case "BOOKMARK":
+                break;
+              case "ERROR": {
+                const s = ev.object;
+                if (s.code === 410) throw new Gone(s.message ?? "resource version too old");
+                throw new ApiError(
+                  `watch ${opts.path}: ${s.code ?? 0} ${s.reason ?? ""}: ${s.message ?? ""}`,
+                  s.code ?? 0,
+                  s.reason ?? "",
+                  s,
+                );
+              }
+            }
+            // Kept even if the watch fails later: the next one resumes from here.
+            resumeFrom = eventResourceVersion(ev) ?? resumeFrom;
+            goneInARow = 0;
+          }
+        } catch (e: unknown) {
+          finish(e);
+        }
+      });
+      res.on("end", () => finish());
+      res.on("error", (e: unknown) => finish(e));
+      res.on("close", () => {
+        if (abort.signal.aborted) finish(new Error("stopped"));
+        else finish(new Error("watch connection closed before the end of the stream"));
+      });
     });
   }
-  start();
+
+  // Read afresh each time (it changes across awaits, which control-flow narrowing ignores).
+  const stopped = () => abort.signal.aborted;
+  const loop = (async () => {
+    let delay = MIN_DELAY_MS;
+    while (!abort.signal.aborted) {
+      try {
+        if (resumeFrom === undefined) {
+          resumeFrom = await relist();
+          delay = MIN_DELAY_MS;
+          resolveSynced();
+        }
+        await watchOnce(resumeFrom, () => (delay = MIN_DELAY_MS));
+        // The server ended the watch (timeoutSeconds): watch again at once.
+      } catch (e: unknown) {
+        if (stopped()) break;
+        if (e instanceof Gone || (e instanceof ApiError && e.code === 410)) {
+          log.info({ resource: what }, "watch expired (410 Gone); listing again");
+          resumeFrom = undefined;
+          if (++goneInARow === 1) continue;
+        } else {
+          log.warn(
+            { err: e, resource: what, retryInMs: delay },
+            resumeFrom === undefined ? "list failed; retrying" : "watch failed; restarting",
+          );
+        }
+        await sleep(delay, abort.signal);
+        delay = Math.min(delay * 2, MAX_DELAY_MS);
+      }
+    }
+  })();
+
   return {
-    cache: lw,
+    cache: {
+      get: (name, namespace) => objects.get(`${namespace ?? ""}/${name}`),
+      list: (namespace) => {
+        const all = [...objects.values()];
+        return namespace === undefined
+          ? all
+          : all.filter((o) => o.metadata?.namespace === namespace);
+      },
+    },
     synced,
     async stop() {
-      stopped = true;
-      if (timer !== undefined) clearTimeout(timer);
-      await lw.stop();
+      abort.abort();
+      await loop;
     },
   };
+}
+
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal.aborted) {
+      resolve();
+      return;
+    }
+    const timer = setTimeout(done, ms);
+    function done() {
+      clearTimeout(timer);
+      signal.removeEventListener("abort", done);
+      resolve();
+    }
+    signal.addEventListener("abort", done, { once: true });
+  });
 }

@@ -1,11 +1,6 @@
-import {
-  ApiException,
-  CoordinationV1Api,
-  type KubeConfig,
-  type V1Lease,
-} from "@kubernetes/client-node";
 import type { Logger } from "pino";
-import { microTimeNow } from "./microtime.js";
+import { ApiError, RESOURCES, resourcePath, type KubeClient } from "./api.js";
+import { microTimeNow, type LeaseJson } from "./microtime.js";
 
 /**
  * Lease-based leader election (the controller's `barelb-controller` Lease), in the manner of
@@ -56,7 +51,7 @@ export function decide(
 }
 
 export interface LeaderElectionOptions {
-  kubeConfig: KubeConfig;
+  client: KubeClient;
   namespace: string;
   name: string;
   identity: string;
@@ -78,24 +73,28 @@ export interface LeadershipHandlers {
   onStoppedLeading(): void;
 }
 
-function toRecord(lease: V1Lease): LeaseRecord {
+function toRecord(lease: LeaseJson): LeaseRecord {
   return {
     holder: lease.spec?.holderIdentity ?? "",
-    renewTime: String(lease.spec?.renewTime ?? ""),
+    renewTime: lease.spec?.renewTime ?? "",
     leaseDurationSeconds: lease.spec?.leaseDurationSeconds ?? 0,
     transitions: lease.spec?.leaseTransitions ?? 0,
   };
 }
 
 export class LeaderElector {
-  private readonly api: CoordinationV1Api;
+  private readonly client: KubeClient;
   private readonly now: () => number;
   private observation: Observation | null = null;
-  private lease: V1Lease | null = null;
+  private lease: LeaseJson | null = null;
 
   constructor(private readonly opts: LeaderElectionOptions) {
-    this.api = opts.kubeConfig.makeApiClient(CoordinationV1Api);
+    this.client = opts.client;
     this.now = opts.now ?? (() => performance.now());
+  }
+
+  private path(name?: string): string {
+    return resourcePath(RESOURCES.leases, { namespace: this.opts.namespace, name });
   }
 
   /** Campaigns, leads, and campaigns again after losing, until `stop` is aborted. */
@@ -143,11 +142,11 @@ export class LeaderElector {
   /** One round: true if we hold the Lease afterwards. */
   async tryAcquireOrRenew(): Promise<boolean> {
     const { namespace, name, identity, log } = this.opts;
-    let current: V1Lease | null;
+    let current: LeaseJson | null;
     try {
-      current = await this.api.readNamespacedLease({ name, namespace });
+      current = await this.client.get<LeaseJson>(this.path(name));
     } catch (e: unknown) {
-      if (!(e instanceof ApiException && e.code === 404)) {
+      if (!(e instanceof ApiError && e.code === 404)) {
         log.warn({ err: e, lease: name }, "cannot read leader Lease");
         return false;
       }
@@ -168,46 +167,41 @@ export class LeaderElector {
         case "wait":
           return false;
         case "create":
-          this.lease = await this.api.createNamespacedLease({
-            namespace,
-            body: {
-              metadata: { name, namespace },
-              spec: {
-                holderIdentity: identity,
-                leaseDurationSeconds: durationSeconds,
-                acquireTime: t,
-                renewTime: t,
-                leaseTransitions: 0,
-              },
+          this.lease = await this.client.create<LeaseJson>(this.path(), {
+            apiVersion: "coordination.k8s.io/v1",
+            kind: "Lease",
+            metadata: { name, namespace },
+            spec: {
+              holderIdentity: identity,
+              leaseDurationSeconds: durationSeconds,
+              acquireTime: t,
+              renewTime: t,
+              leaseTransitions: 0,
             },
-          });
+          } satisfies LeaseJson);
           return true;
         case "renew":
         case "takeover": {
           const spec = current?.spec ?? {};
           const takeover = decision.kind === "takeover";
-          this.lease = await this.api.replaceNamespacedLease({
-            name,
-            namespace,
-            body: {
-              ...current,
-              spec: {
-                ...spec,
-                holderIdentity: identity,
-                leaseDurationSeconds: durationSeconds,
-                renewTime: t,
-                ...(takeover
-                  ? { acquireTime: t, leaseTransitions: (spec.leaseTransitions ?? 0) + 1 }
-                  : {}),
-              },
+          this.lease = await this.client.replace<LeaseJson>(this.path(name), {
+            ...current,
+            spec: {
+              ...spec,
+              holderIdentity: identity,
+              leaseDurationSeconds: durationSeconds,
+              renewTime: t,
+              ...(takeover
+                ? { acquireTime: t, leaseTransitions: (spec.leaseTransitions ?? 0) + 1 }
+                : {}),
             },
-          });
+          } satisfies LeaseJson);
           return true;
         }
       }
     } catch (e: unknown) {
       // 409: someone else wrote first; we will see their record next round.
-      if (!(e instanceof ApiException && (e.code === 409 || e.code === 404))) {
+      if (!(e instanceof ApiError && (e.code === 409 || e.code === 404))) {
         log.warn({ err: e, lease: name }, "cannot write leader Lease");
       }
       return false;
@@ -219,11 +213,10 @@ export class LeaderElector {
     const lease = this.lease;
     if (lease?.spec?.holderIdentity !== this.opts.identity) return;
     try {
-      await this.api.replaceNamespacedLease({
-        name: this.opts.name,
-        namespace: this.opts.namespace,
-        body: { ...lease, spec: { ...lease.spec, holderIdentity: "", leaseDurationSeconds: 1 } },
-      });
+      await this.client.replace(this.path(this.opts.name), {
+        ...lease,
+        spec: { ...lease.spec, holderIdentity: "", leaseDurationSeconds: 1 },
+      } satisfies LeaseJson);
     } catch (e: unknown) {
       this.opts.log.warn({ err: e, lease: this.opts.name }, "cannot release leader Lease");
     }

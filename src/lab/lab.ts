@@ -14,6 +14,7 @@ import {
   netnsExec,
   netnsPids,
 } from "./netns.js";
+import { MAX_LABS, MAX_NODES } from "./limits.js";
 import { registerNodes } from "./nodes.js";
 import {
   isStale,
@@ -37,8 +38,7 @@ import {
  *           2001:db8:0:k::1, ::2, ::(10+i); VIPs 2001:db8:0:k::1:0/112
  */
 
-export const MAX_LABS = 4;
-export const MAX_NODES = 8;
+export { MAX_LABS, MAX_NODES };
 
 export interface LabOptions {
   nodes: number;

@@ -1,7 +1,6 @@
-import { ApiException, CoordinationV1Api, type KubeConfig } from "@kubernetes/client-node";
 import type { Logger } from "pino";
-import { mergePatch } from "../k8s/client.js";
-import { microTimeNow } from "../k8s/microtime.js";
+import { ApiError, RESOURCES, resourcePath, type KubeClient } from "../k8s/api.js";
+import { microTimeNow, type LeaseJson } from "../k8s/microtime.js";
 
 /**
  * The speaker's own Lease, `barelb-speaker-<node>`: the slow, API-backed half of membership
@@ -17,7 +16,7 @@ export const SPEAKER_LEASE_LABELS = {
 } as const;
 
 export interface OwnLeaseOptions {
-  kubeConfig: KubeConfig;
+  client: KubeClient;
   namespace: string;
   node: string;
   leaseDurationMs: number;
@@ -29,7 +28,7 @@ export interface OwnLeaseOptions {
 }
 
 export class OwnLease {
-  private readonly api: CoordinationV1Api;
+  private readonly client: KubeClient;
   private readonly name: string;
   private readonly now: () => number;
   private lastRenewed = -Infinity;
@@ -43,9 +42,13 @@ export class OwnLease {
   readonly firstRenewal = new Promise<void>((resolve) => (this.resolveFirst = resolve));
 
   constructor(private readonly opts: OwnLeaseOptions) {
-    this.api = opts.kubeConfig.makeApiClient(CoordinationV1Api);
+    this.client = opts.client;
     this.name = SPEAKER_LEASE_PREFIX + opts.node;
     this.now = opts.now ?? (() => performance.now());
+  }
+
+  private path(name?: string): string {
+    return resourcePath(RESOURCES.leases, { namespace: this.opts.namespace, name });
   }
 
   /**
@@ -54,10 +57,10 @@ export class OwnLease {
    */
   async leftBehind(): Promise<boolean> {
     try {
-      await this.api.readNamespacedLease({ name: this.name, namespace: this.opts.namespace });
+      await this.client.get<LeaseJson>(this.path(this.name));
       return true;
     } catch (e: unknown) {
-      if (e instanceof ApiException && e.code === 404) return false;
+      if (e instanceof ApiError && e.code === 404) return false;
       throw e;
     }
   }
@@ -83,42 +86,35 @@ export class OwnLease {
     const seconds = Math.max(1, Math.round(this.opts.leaseDurationMs / 1000));
     this.writes++;
     try {
-      await this.api.patchNamespacedLease(
-        {
-          name: this.name,
-          namespace,
-          body: {
-            metadata: { labels: { ...SPEAKER_LEASE_LABELS }, annotations: this.opts.annotations },
-            spec: { holderIdentity: node, leaseDurationSeconds: seconds, renewTime: t },
-          },
-        },
-        mergePatch,
-      );
+      await this.client.mergePatch<LeaseJson>(this.path(this.name), {
+        metadata: { labels: { ...SPEAKER_LEASE_LABELS }, annotations: this.opts.annotations },
+        spec: { holderIdentity: node, leaseDurationSeconds: seconds, renewTime: t },
+      } satisfies LeaseJson);
       this.lastRenewed = this.now();
       this.resolveFirst();
     } catch (e: unknown) {
-      if (!(e instanceof ApiException && e.code === 404)) {
+      if (!(e instanceof ApiError && e.code === 404)) {
         log.warn({ err: e, lease: this.name }, "cannot renew speaker Lease");
         return;
       }
       try {
         this.writes++;
-        await this.api.createNamespacedLease({
-          namespace,
-          body: {
-            metadata: {
-              name: this.name,
-              labels: { ...SPEAKER_LEASE_LABELS },
-              annotations: this.opts.annotations,
-            },
-            spec: {
-              holderIdentity: node,
-              leaseDurationSeconds: seconds,
-              acquireTime: t,
-              renewTime: t,
-            },
+        await this.client.create<LeaseJson>(this.path(), {
+          apiVersion: "coordination.k8s.io/v1",
+          kind: "Lease",
+          metadata: {
+            name: this.name,
+            namespace,
+            labels: { ...SPEAKER_LEASE_LABELS },
+            annotations: this.opts.annotations,
           },
-        });
+          spec: {
+            holderIdentity: node,
+            leaseDurationSeconds: seconds,
+            acquireTime: t,
+            renewTime: t,
+          },
+        } satisfies LeaseJson);
         this.lastRenewed = this.now();
         this.resolveFirst();
         log.info({ lease: this.name }, "created speaker Lease");
@@ -141,13 +137,13 @@ export class OwnLease {
     if (!remove) return;
     try {
       await Promise.race([
-        this.api.deleteNamespacedLease({ name: this.name, namespace: this.opts.namespace }),
+        this.client.delete(this.path(this.name)),
         new Promise((_, reject) =>
           setTimeout(() => reject(new Error("timed out")), timeoutMs).unref(),
         ),
       ]);
     } catch (e: unknown) {
-      if (!(e instanceof ApiException && e.code === 404)) {
+      if (!(e instanceof ApiError && e.code === 404)) {
         this.opts.log.warn({ err: e, lease: this.name }, "cannot delete speaker Lease");
       }
     }

@@ -1,14 +1,4 @@
-import {
-  CoreV1Api,
-  CoordinationV1Api,
-  DiscoveryV1Api,
-  type KubeConfig,
-  type V1ConfigMap,
-  type V1EndpointSlice,
-  type V1Lease,
-  type V1Node,
-  type V1Service,
-} from "@kubernetes/client-node";
+import type { V1ConfigMap, V1EndpointSlice, V1Node, V1Service } from "@kubernetes/client-node";
 import type { Logger } from "pino";
 import { collectDefaultMetrics, Registry } from "prom-client";
 import { parseConfig, type Config } from "../config/index.js";
@@ -19,7 +9,9 @@ import {
   NetlinkInterfaces,
   type Ownership,
 } from "../dataplane/index.js";
+import { RESOURCES, resourcePath, type KubeClient } from "../k8s/api.js";
 import { EventRecorder } from "../k8s/events.js";
+import type { LeaseJson } from "../k8s/microtime.js";
 import { watchResource, type WatchedResource } from "../k8s/informer.js";
 import { startHttpServer } from "../observability/http.js";
 import { elect, type NodeFacts } from "./election.js";
@@ -42,7 +34,7 @@ import { announcedIPs, endpointSummaries, nodeFacts } from "./world.js";
  */
 
 export interface SpeakerOptions {
-  kubeConfig: KubeConfig;
+  client: KubeClient;
   nodeName: string;
   namespace: string;
   configMap: string;
@@ -66,19 +58,16 @@ export interface SpeakerHandle {
 }
 
 export function runSpeaker(opts: SpeakerOptions, stop: AbortSignal): SpeakerHandle {
-  const { kubeConfig, namespace, nodeName: self, log } = opts;
+  const { client, namespace, nodeName: self, log } = opts;
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: "barelb_speaker_" });
   const metrics = new SpeakerMetrics(registry);
-  const events = new EventRecorder(kubeConfig, "barelb-speaker", self, log);
-  const core = kubeConfig.makeApiClient(CoreV1Api);
-  const coord = kubeConfig.makeApiClient(CoordinationV1Api);
-  const discovery = kubeConfig.makeApiClient(DiscoveryV1Api);
+  const events = new EventRecorder(client, "barelb-speaker", self, log);
   const token = newHeartbeatToken();
   const incarnation = Date.now();
   let membership: Membership | undefined;
   const ownLease = new OwnLease({
-    kubeConfig,
+    client,
     namespace,
     node: self,
     leaseDurationMs: opts.leaseDurationMs,
@@ -111,9 +100,8 @@ export function runSpeaker(opts: SpeakerOptions, stop: AbortSignal): SpeakerHand
   };
   const services = watch(
     watchResource<V1Service>({
-      kubeConfig,
-      path: "/api/v1/services",
-      list: () => core.listServiceForAllNamespaces(),
+      client,
+      path: resourcePath(RESOURCES.services),
       handlers: { add: schedule, update: schedule, delete: schedule },
       log,
       what: "services",
@@ -121,9 +109,8 @@ export function runSpeaker(opts: SpeakerOptions, stop: AbortSignal): SpeakerHand
   );
   const slices = watch(
     watchResource<V1EndpointSlice>({
-      kubeConfig,
-      path: "/apis/discovery.k8s.io/v1/endpointslices",
-      list: () => discovery.listEndpointSliceForAllNamespaces(),
+      client,
+      path: resourcePath(RESOURCES.endpointSlices),
       handlers: { add: schedule, update: schedule, delete: schedule },
       log,
       what: "endpointslices",
@@ -131,9 +118,8 @@ export function runSpeaker(opts: SpeakerOptions, stop: AbortSignal): SpeakerHand
   );
   const nodes = watch(
     watchResource<V1Node>({
-      kubeConfig,
-      path: "/api/v1/nodes",
-      list: () => core.listNode(),
+      client,
+      path: resourcePath(RESOURCES.nodes),
       handlers: { add: schedule, update: schedule, delete: schedule },
       log,
       what: "nodes",
@@ -153,14 +139,9 @@ export function runSpeaker(opts: SpeakerOptions, stop: AbortSignal): SpeakerHand
   };
   watch(
     watchResource<V1ConfigMap>({
-      kubeConfig,
-      path: `/api/v1/namespaces/${namespace}/configmaps`,
+      client,
+      path: resourcePath(RESOURCES.configMaps, { namespace }),
       fieldSelector: `metadata.name=${opts.configMap}`,
-      list: () =>
-        core.listNamespacedConfigMap({
-          namespace,
-          fieldSelector: `metadata.name=${opts.configMap}`,
-        }),
       handlers: { add: onConfig, update: onConfig },
       log,
       what: "configmap",
@@ -250,7 +231,7 @@ export function runSpeaker(opts: SpeakerOptions, stop: AbortSignal): SpeakerHand
 
   // ---- start-up, the loops, and the graceful stop ------------------------------------
   const done = (async () => {
-    const node = await core.readNode({ name: self });
+    const node = await client.get<V1Node>(resourcePath(RESOURCES.nodes, { name: self }));
     const address = formatHostPort(heartbeatAddress(node), opts.heartbeatPort);
     ownLease.annotate(HEARTBEAT_ADDR_ANNOTATION, address);
     const m = new Membership({
@@ -266,7 +247,7 @@ export function runSpeaker(opts: SpeakerOptions, stop: AbortSignal): SpeakerHand
     const leaseSelector = Object.entries(SPEAKER_LEASE_LABELS)
       .map(([k, v]) => `${k}=${v}`)
       .join(",");
-    const onLease = (lease: V1Lease) => {
+    const onLease = (lease: LeaseJson) => {
       const name = lease.metadata?.name ?? "";
       if (!name.startsWith(SPEAKER_LEASE_PREFIX)) return;
       const node = name.slice(SPEAKER_LEASE_PREFIX.length);
@@ -274,18 +255,17 @@ export function runSpeaker(opts: SpeakerOptions, stop: AbortSignal): SpeakerHand
       // renewTime goes in as an opaque string, compared for change only: clock skew cannot matter.
       m.leaseObserved(
         node,
-        String(lease.spec?.renewTime ?? ""),
+        lease.spec?.renewTime ?? "",
         (lease.spec?.leaseDurationSeconds ?? 0) * 1000,
         a[HEARTBEAT_TOKEN_ANNOTATION] ?? "",
         a[HEARTBEAT_ADDR_ANNOTATION] ?? "",
       );
     };
     watch(
-      watchResource<V1Lease>({
-        kubeConfig,
-        path: `/apis/coordination.k8s.io/v1/namespaces/${namespace}/leases`,
+      watchResource<LeaseJson>({
+        client,
+        path: resourcePath(RESOURCES.leases, { namespace }),
         labelSelector: leaseSelector,
-        list: () => coord.listNamespacedLease({ namespace, labelSelector: leaseSelector }),
         handlers: {
           add: onLease,
           update: onLease,
@@ -335,10 +315,7 @@ export function runSpeaker(opts: SpeakerOptions, stop: AbortSignal): SpeakerHand
     quietUntil = performance.now() + quietMs;
     setTimeout(schedule, quietMs + 1).unref();
     schedule();
-    log.info(
-      { node: self, heartbeat: formatHostPort(address, opts.heartbeatPort) },
-      "speaker running",
-    );
+    log.info({ node: self, heartbeat: address }, "speaker running");
 
     await new Promise<void>((resolve) => {
       if (stop.aborted) resolve();

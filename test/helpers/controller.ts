@@ -8,7 +8,7 @@ import {
   type V1ServiceSpec,
 } from "@kubernetes/client-node";
 import { runController, type ControllerHandle } from "../../src/controller/run.js";
-import { eventually } from "./k8s.js";
+import { eventually, kubeClientFor } from "./k8s.js";
 
 /**
  * Runs a real controller in the test process against the integration API server. Each test
@@ -28,7 +28,7 @@ export function startTestController(
   const stop = new AbortController();
   const handle = runController(
     {
-      kubeConfig: kc,
+      client: kubeClientFor(kc),
       namespace: opts.namespace,
       configMap: "barelb-config",
       lbClass: opts.lbClass,

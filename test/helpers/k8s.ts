@@ -1,7 +1,9 @@
 import { randomBytes } from "node:crypto";
 import { inject } from "vitest";
 import { CoreV1Api, KubeConfig } from "@kubernetes/client-node";
+import { KubeClient } from "../../src/k8s/api.js";
 import { loadKubeConfig } from "../../src/k8s/client.js";
+import { credentialsFromText } from "../../src/k8s/kubeconfig.js";
 
 /** Admin KubeConfig for the integration project's API server, or null (reason printed). */
 export function integrationKubeConfig(): KubeConfig | null {
@@ -31,6 +33,11 @@ export function kubeConfigWithToken(admin: KubeConfig, token: string): KubeConfi
     currentContext: "token",
   });
   return kc;
+}
+
+/** barelb's own API client with the same credentials as a client-node KubeConfig. */
+export function kubeClientFor(kc: KubeConfig): KubeClient {
+  return new KubeClient(credentialsFromText(kc.exportConfig(), { source: "test kubeconfig" }));
 }
 
 /** Polls `check` until it returns a value other than undefined, or fails after `timeoutMs`. */

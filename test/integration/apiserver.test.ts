@@ -11,9 +11,10 @@ import {
   type ObjectCache,
   type V1Lease,
   type V1Service,
+  V1MicroTime,
 } from "@kubernetes/client-node";
 import { mergePatch } from "../../src/k8s/client.js";
-import { microTimeMillis, microTimeNow } from "../../src/k8s/microtime.js";
+import { microTimeMillis } from "../../src/k8s/microtime.js";
 import {
   createTestNamespace,
   eventually,
@@ -118,7 +119,7 @@ describe.runIf(kc !== null)("real kube-apiserver", () => {
     );
     await inf.start();
 
-    const t0 = microTimeNow(Date.now() - 5_000);
+    const t0 = new V1MicroTime(Date.now() - 5_000);
     const lease = await coord.createNamespacedLease({
       namespace: ns,
       body: {
@@ -135,7 +136,7 @@ describe.runIf(kc !== null)("real kube-apiserver", () => {
     expect(String(lease.spec?.renewTime)).toMatch(/\.\d{6}Z$/);
     expect(microTimeMillis(lease.spec?.renewTime)).toBe(t0.getTime());
 
-    const t1 = microTimeNow();
+    const t1 = new V1MicroTime();
     const renewed = await coord.replaceNamespacedLease({
       name: "barelb-speaker-node-1",
       namespace: ns,

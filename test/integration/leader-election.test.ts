@@ -1,9 +1,18 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { pino } from "pino";
-import { CoordinationV1Api, CoreV1Api, type KubeConfig } from "@kubernetes/client-node";
+import {
+  CoordinationV1Api,
+  CoreV1Api,
+  V1MicroTime,
+  type KubeConfig,
+} from "@kubernetes/client-node";
 import { LeaderElector } from "../../src/k8s/leader-election.js";
-import { microTimeNow } from "../../src/k8s/microtime.js";
-import { createTestNamespace, eventually, integrationKubeConfig } from "../helpers/k8s.js";
+import {
+  createTestNamespace,
+  eventually,
+  integrationKubeConfig,
+  kubeClientFor,
+} from "../helpers/k8s.js";
 
 // Two candidates for one Lease on the real API server: exactly one leads; a graceful stop
 // hands over at once; a leader that dies silently is replaced after the lease duration.
@@ -23,7 +32,7 @@ describe.runIf(kc !== null)("leader election on a real API server", () => {
 
   function candidate(identity: string) {
     const elector = new LeaderElector({
-      kubeConfig: admin,
+      client: kubeClientFor(admin),
       namespace: ns,
       name: "barelb-controller",
       identity,
@@ -88,7 +97,7 @@ describe.runIf(kc !== null)("leader election on a real API server", () => {
           ...current.spec,
           holderIdentity: "crashed",
           leaseDurationSeconds: 2,
-          renewTime: microTimeNow(),
+          renewTime: new V1MicroTime(),
         },
       },
     });

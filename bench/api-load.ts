@@ -1,0 +1,286 @@
+// Steady-state API load of barelb: `npm run bench -- api-load [--services 10,1000] [--window 60]`
+// (needs root: it builds a lab of network namespaces with a real API server).
+//
+// A lab with 3 nodes, the controller and a speaker per node (default timings). For each count
+// of LoadBalancer Services (default 10, then 1,000: the same Services plus 990 more):
+//   - creates the Services: IPv6 single-stack, allocateLoadBalancerNodePorts: false, with one
+//     EndpointSlice each holding a ready endpoint on every node (every Service has slices, so
+//     every IP is announced and every speaker watches 1 slice per Service). The lab's pool
+//     already holds 2001:db8:0:<slot>::1:0/112 (65,536 addresses, in the documentation
+//     range) beside its 31 IPv4 addresses, so the lab's own ConfigMap serves 1,000 IPv6
+//     Services as it is;
+//   - waits until every Service has an IP, the speakers together announce each IP exactly
+//     once, and the cluster is idle (no API write but Lease renewals for 10 s);
+//   - counts API requests over a --window (default 60 s) with kube-apiserver's own
+//     apiserver_request_total, by verb and resource: writes per second in total and per kind
+//     (Lease renewals, Events, Service status, other), and reads (LIST/WATCH/GET) for context;
+//   - reads the RSS (VmRSS, and the peak VmHWM) of each speaker and of the controller from
+//     /proc/<pid>/status, and each speaker's JS heap from its /metrics.
+// Nothing passes or fails on a figure; writes must not grow with the Services.
+import { readFileSync } from "node:fs";
+import { get as httpGet } from "node:http";
+import { loadavg } from "node:os";
+import { CoreV1Api, DiscoveryV1Api } from "@kubernetes/client-node";
+import { loadKubeConfig } from "../src/k8s/client.js";
+import { LabCluster } from "../src/lab/cluster.js";
+import { createLab, type Lab } from "../src/lab/lab.js";
+import type { ProcessRef } from "../src/util/proc.js";
+import { writeResult } from "./_report.js";
+import {
+  apiRequests,
+  apiServerAccess,
+  diffCounts,
+  writesOnly,
+  type ApiServerAccess,
+} from "./_k8s.js";
+
+const NS = "bench";
+
+interface SpeakerMemory {
+  rss: number;
+  peak: number;
+  heapUsedMiB: number;
+}
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const load = () => loadavg().map((x) => Math.round(x * 100) / 100);
+const r2 = (x: number) => Math.round(x * 100) / 100;
+
+export async function main(args: string[]): Promise<void> {
+  const arg = (name: string) => {
+    const i = args.indexOf(name);
+    return i >= 0 ? args[i + 1] : undefined;
+  };
+  const counts = (arg("--services") ?? "10,1000").split(",").map(Number);
+  const windowS = Number(arg("--window") ?? 60);
+  const loadBefore = load();
+  console.log(
+    `api-load: ${counts.join(" then ")} Services, ${windowS} s windows; load average ${loadBefore.join(" ")}`,
+  );
+  const lab = await createLab({ nodes: 3, controlPlane: true, persistent: false });
+  let cluster: LabCluster | undefined;
+  try {
+    cluster = await LabCluster.start(lab);
+    const c = cluster;
+    const kc = loadKubeConfig(lab.kubeconfig);
+    const core = kc.makeApiClient(CoreV1Api);
+    const discovery = kc.makeApiClient(DiscoveryV1Api);
+    const api = apiServerAccess(lab.kubeconfig);
+    await core.createNamespace({ body: { metadata: { name: NS } } });
+
+    let created = 0;
+    const phases: Record<string, unknown>[] = [];
+    for (const count of counts) {
+      console.log(`creating Services ${created} to ${count - 1} with their EndpointSlices...`);
+      const t0 = performance.now();
+      for (let i = created; i < count; i += 20) {
+        await Promise.all(
+          Array.from({ length: Math.min(20, count - i) }, (_, k) =>
+            createService(core, discovery, lab, i + k),
+          ),
+        );
+      }
+      created = count;
+      await waitFor(`all ${count} Services with an IP`, 600_000, async () => {
+        const list = await core.listNamespacedService({ namespace: NS });
+        return list.items.filter((s) => s.status?.loadBalancer?.ingress?.[0]?.ip !== undefined)
+          .length === count
+          ? true
+          : undefined;
+      });
+      const announced = await waitFor(`all ${count} IPs announced`, 600_000, async () => {
+        const per = await Promise.all(lab.nodes.map((n) => speakerMetrics(n.ipv4)));
+        const ips = per.flatMap((m) =>
+          [...m.matchAll(/^barelb_speaker_announced\{ip="([^"]+)"\} 1$/gm)].map((x) => x[1]),
+        );
+        return new Set(ips).size === count
+          ? { total: ips.length, perNode: per.map(countIPs) }
+          : undefined;
+      });
+      const readySeconds = (performance.now() - t0) / 1000;
+      console.log(
+        `${count} Services: all assigned and announced ${r2(readySeconds)} s after the first create (per node ${announced.perNode.join("/")}, ${announced.total - count} announced twice); waiting for idle...`,
+      );
+      const idleAfter = await waitIdle(api);
+      console.log(`idle after ${r2(idleAfter)} s; counting for ${windowS} s...`);
+
+      const loadStart = load();
+      const before = await apiRequests(api);
+      const tStart = performance.now();
+      await sleep(windowS * 1000);
+      const delta = diffCounts(before, await apiRequests(api));
+      const seconds = (performance.now() - tStart) / 1000;
+      const writes = writesOnly(delta);
+      const rate = (pred: (k: string) => boolean, from = writes) =>
+        r2(
+          Object.entries(from)
+            .filter(([k]) => pred(k))
+            .reduce((s, [, v]) => s + v, 0) / seconds,
+        );
+      const kinds = {
+        leaseRenewals: rate((k) => / leases /.test(k)),
+        events: rate((k) => / events /.test(k)),
+        serviceStatus: rate((k) => /^\S+ services status$/.test(k)),
+        other: rate((k) => !/ (leases|events) /.test(k) && !/^\S+ services status$/.test(k)),
+      };
+      const reads = Object.fromEntries(Object.entries(delta).filter(([k]) => !(k in writes)));
+      const speakers: Record<string, SpeakerMemory> = {};
+      for (const n of lab.nodes) {
+        speakers[n.name] = {
+          ...rssMiB(c.speakers.get(n.name)),
+          heapUsedMiB: heapMiB(await speakerMetrics(n.ipv4)),
+        };
+      }
+      const memory = {
+        speakers,
+        controller: rssMiB(c.controller),
+      };
+      const phase = {
+        services: count,
+        readySeconds: r2(readySeconds),
+        idleAfterSeconds: r2(idleAfter),
+        ipsAnnouncedTwice: announced.total - count,
+        announcedPerNode: announced.perNode,
+        windowSeconds: r2(seconds),
+        loadAverage: loadStart,
+        writesPerSecond: rate(() => true),
+        writesPerSecondByKind: kinds,
+        writes,
+        readsPerSecond: rate(() => true, reads),
+        reads,
+        memoryMiB: memory,
+      };
+      phases.push(phase);
+      console.log(
+        `${count} Services: ${phase.writesPerSecond} writes/s (Lease renewals ${kinds.leaseRenewals}, Events ${kinds.events}, Service status ${kinds.serviceStatus}, other ${kinds.other}); reads ${phase.readsPerSecond}/s; load ${loadStart.join(" ")}`,
+      );
+      console.log(`  writes in ${r2(seconds)} s: ${JSON.stringify(writes)}`);
+      console.log(`  reads in ${r2(seconds)} s: ${JSON.stringify(reads)}`);
+      console.log(
+        `  RSS: speakers ${lab.nodes
+          .map((n) => {
+            const m = speakers[n.name];
+            return `${n.name} ${m?.rss ?? NaN} MiB (peak ${m?.peak ?? NaN}, JS heap ${m?.heapUsedMiB ?? NaN})`;
+          })
+          .join(", ")}; controller ${memory.controller.rss} MiB (peak ${memory.controller.peak})`,
+      );
+    }
+    const loadAfter = load();
+    console.log(`load average before ${loadBefore.join(" ")}, after ${loadAfter.join(" ")}`);
+    console.log(
+      `wrote ${writeResult("api-load", {
+        nodes: 3,
+        family: "IPv6",
+        endpointSlices: "one per Service, a ready endpoint on each of the 3 nodes",
+        speakerFlags:
+          "defaults (--lease-duration 10s, --renew-interval 2s, --heartbeat-interval 200ms)",
+        loadAverage: { before: loadBefore, after: loadAfter },
+        phases,
+      })}`,
+    );
+  } finally {
+    await cluster?.stop();
+    await lab.down();
+  }
+}
+
+async function createService(
+  core: CoreV1Api,
+  discovery: DiscoveryV1Api,
+  lab: Lab,
+  i: number,
+): Promise<void> {
+  const name = `svc-${String(i).padStart(4, "0")}`;
+  await core.createNamespacedService({
+    namespace: NS,
+    body: {
+      metadata: { name },
+      spec: {
+        type: "LoadBalancer",
+        allocateLoadBalancerNodePorts: false,
+        ipFamilies: ["IPv6"],
+        ipFamilyPolicy: "SingleStack",
+        selector: { app: name },
+        ports: [{ name: "http", port: 80 }],
+      },
+    },
+  });
+  await discovery.createNamespacedEndpointSlice({
+    namespace: NS,
+    body: {
+      metadata: {
+        name: `${name}-lab`,
+        labels: {
+          "kubernetes.io/service-name": name,
+          "endpointslice.kubernetes.io/managed-by": "barelb-lab",
+        },
+      },
+      addressType: "IPv6",
+      // Pod addresses are bookkeeping only (the lab has no pods): 2001:db8:e::/48, documentation range.
+      endpoints: lab.nodes.map((n, k) => ({
+        addresses: [`2001:db8:e::${(i * 8 + k + 1).toString(16)}`],
+        nodeName: n.name,
+        conditions: { ready: true },
+      })),
+      ports: [{ name: "http", port: 80, protocol: "TCP" }],
+    },
+  });
+}
+
+/** Waits until 10 s pass with no API write but Lease renewals; returns the seconds waited. */
+async function waitIdle(api: ApiServerAccess): Promise<number> {
+  const t0 = performance.now();
+  let prev = writesOnly(await apiRequests(api));
+  let quietSince = performance.now();
+  for (;;) {
+    await sleep(2_000);
+    const cur = writesOnly(await apiRequests(api));
+    const busy = Object.keys(diffCounts(prev, cur)).some((k) => !/ leases /.test(k));
+    prev = cur;
+    if (busy) quietSince = performance.now();
+    else if (performance.now() - quietSince >= 10_000) return (performance.now() - t0) / 1000;
+    if (performance.now() - t0 > 600_000)
+      throw new Error("the cluster did not become idle in 10 min");
+  }
+}
+
+function speakerMetrics(address: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const req = httpGet({ host: address, port: 7473, path: "/metrics", timeout: 5_000 }, (res) => {
+      let body = "";
+      res.on("data", (c: Buffer) => (body += c.toString()));
+      res.on("end", () => resolve(body));
+    });
+    req.on("timeout", () => req.destroy(new Error(`${address}:7473 timed out`)));
+    req.on("error", reject);
+  });
+}
+
+const countIPs = (metrics: string) => [...metrics.matchAll(/^barelb_speaker_announced\{/gm)].length;
+
+function heapMiB(metrics: string): number {
+  const m = /^barelb_speaker_nodejs_heap_size_used_bytes (\S+)/m.exec(metrics);
+  return Math.round(Number(m?.[1] ?? NaN) / 2 ** 20);
+}
+
+/** VmRSS and VmHWM of a process started by the lab cluster, in MiB. */
+function rssMiB(ref: ProcessRef | undefined): { rss: number; peak: number } {
+  const status = readFileSync(`/proc/${ref?.pid ?? 0}/status`, "utf8");
+  const kb = (key: string) =>
+    Number(new RegExp(`^${key}:\\s+(\\d+) kB`, "m").exec(status)?.[1] ?? NaN);
+  return { rss: Math.round(kb("VmRSS") / 1024), peak: Math.round(kb("VmHWM") / 1024) };
+}
+
+async function waitFor<T>(
+  what: string,
+  timeoutMs: number,
+  check: () => Promise<T | undefined>,
+): Promise<T> {
+  const deadline = performance.now() + timeoutMs;
+  for (;;) {
+    const v = await check().catch(() => undefined);
+    if (v !== undefined) return v;
+    if (performance.now() > deadline)
+      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await sleep(1_000);
+  }
+}
