@@ -4,6 +4,7 @@ import { ensureControlPlaneBinaries } from "../lab/controlplane.js";
 import { LabCluster, sampleService, setEndpoints } from "../lab/cluster.js";
 import { createLab, downLabs, listLabs, type Lab } from "../lab/lab.js";
 import { run } from "../util/proc.js";
+import { eventually } from "../util/wait.js";
 import type { Actions } from "./program.js";
 import { UserError } from "./errors.js";
 import { table } from "./table.js";
@@ -81,7 +82,8 @@ export function labActions(
           lab.nodes.map((n) => ({ node: n.name })),
         );
         out("\n$ kubectl apply -f config/pool-configmap.yaml -f config/sample-service.yaml\n");
-        const ip = await waitFor(
+        const ip = await eventually(
+          "the sample Service to get an EXTERNAL-IP",
           async () => {
             const s = await cluster
               ?.core()
@@ -89,7 +91,6 @@ export function labActions(
             return s?.status?.loadBalancer?.ingress?.[0]?.ip;
           },
           30_000,
-          "the sample Service to get an EXTERNAL-IP",
         );
         out("\n$ kubectl get svc sample\n");
         out((await k("get", "svc", "sample")).stdout);
@@ -102,7 +103,7 @@ export function labActions(
           const mac = /reply from \S+ \[([0-9A-Fa-f:]+)\]/.exec(r.stdout)?.[1]?.toLowerCase();
           return mac === undefined ? undefined : (byMac.get(mac) ?? mac);
         };
-        const owner = await waitFor(whoAnswers, 30_000, "an ARP answer for the IP");
+        const owner = await eventually("an ARP answer for the IP", whoAnswers, 30_000);
         out(`\n$ (client ${lab.client.ipv4}) arping ${ip}\n`);
         out(`answered by ${owner} (${lab.node(owner).mac}): the LAN sends ${ip}'s traffic there\n`);
 
@@ -153,7 +154,7 @@ export function labActions(
         out(
           `\n$ (client) ip neigh show ${ip}\n${(await lab.exec(lab.client, ["ip", "neigh", "show", ip])).stdout}`,
         );
-        const now = await waitFor(whoAnswers, 10_000, "an ARP answer after the failover");
+        const now = await eventually("an ARP answer after the failover", whoAnswers, 10_000);
         out(`\n$ (client) arping ${ip}\nanswered by ${now} (${lab.node(now).mac})\n`);
       } finally {
         err("removing the lab\n");
@@ -162,22 +163,6 @@ export function labActions(
       }
     },
   };
-}
-
-/** Polls `check` until it returns a value, or fails saying what it waited for. */
-async function waitFor<T>(
-  check: () => Promise<T | undefined>,
-  timeoutMs: number,
-  what: string,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await check();
-    if (v !== undefined) return v;
-    if (Date.now() > deadline)
-      throw new Error(`timed out after ${timeoutMs / 1000} s waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
 }
 
 function requireRoot(): void {

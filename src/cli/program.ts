@@ -3,6 +3,9 @@ import { hostname } from "node:os";
 import { MAX_NODES } from "../lab/limits.js";
 import { LOG_LEVELS } from "../log.js";
 import { parseDuration } from "./duration.js";
+// Types only: nothing of the programs is loaded to parse their command lines.
+import type { ControllerOptions } from "../controller/run.js";
+import type { SpeakerOptions } from "../speaker/run.js";
 
 /**
  * The `barelb` command line. Actions are passed in, so the argument handling can be tested
@@ -16,38 +19,16 @@ export interface LabUpArgs {
   foreground: boolean;
 }
 
-export interface ControllerArgs {
+/**
+ * What a program gets from its command line: its options, with a kubeconfig path and a log
+ * level where the program takes an API client and a logger (built by its command module).
+ */
+export type FromCommandLine<T> = Omit<T, "client" | "log"> & {
   kubeconfig: string | undefined;
-  namespace: string;
-  configMap: string;
-  lbClass: string | undefined;
-  identity: string;
-  leaderElect: boolean;
-  leaseDurationMs: number;
-  renewDeadlineMs: number;
-  retryPeriodMs: number;
-  metricsAddress: string;
-  metricsPort: number;
   logLevel: string;
-}
-
-export interface SpeakerArgs {
-  kubeconfig: string | undefined;
-  nodeName: string;
-  namespace: string;
-  configMap: string;
-  lbClass: string | undefined;
-  leaseDurationMs: number;
-  renewIntervalMs: number;
-  heartbeatPort: number;
-  heartbeatIntervalMs: number;
-  deadAfterMs: number;
-  /** Regexes of interface names never to announce on; undefined: the built-in list. */
-  excludeInterfaces: string[] | undefined;
-  metricsAddress: string;
-  metricsPort: number;
-  logLevel: string;
-}
+};
+export type ControllerArgs = FromCommandLine<ControllerOptions>;
+export type SpeakerArgs = FromCommandLine<SpeakerOptions>;
 
 export interface Actions {
   controller(args: ControllerArgs): Promise<void>;
@@ -144,27 +125,12 @@ export function buildProgram(actions: Actions, version: string, io?: ProgramIO):
       if (code !== 0) throw new CommanderError(code, "barelb.configInvalid", "");
     });
 
-  program
-    .command("controller")
-    .description("assign IPs from the address pools to LoadBalancer Services (run in the cluster)")
-    .option(
-      "--kubeconfig <path>",
-      "kubeconfig file (default: in-cluster ServiceAccount, or $KUBECONFIG)",
-    )
-    .option(
-      "--namespace <ns>",
-      "namespace of the ConfigMap and the leader Lease",
-      process.env.POD_NAMESPACE ?? "barelb-system",
-    )
-    .option(
-      "--config-map <name>",
-      "ConfigMap holding the pools (data key: config)",
-      "barelb-config",
-    )
-    .option(
-      "--lb-class <class>",
-      "handle only Services with this spec.loadBalancerClass (default: only those with none)",
-    )
+  const controller = clusterCommand(program, "controller", {
+    description: "assign IPs from the address pools to LoadBalancer Services (run in the cluster)",
+    leases: "the leader Lease",
+    lbClass: "handle",
+    metricsPort: 7472,
+  })
     .option(
       "--identity <id>",
       "this replica's name in the leader Lease",
@@ -187,54 +153,29 @@ export function buildProgram(actions: Actions, version: string, io?: ProgramIO):
     )
     .addOption(
       durationOption("--retry-period <d>", "how often the Lease is renewed or tried", "2s"),
-    )
-    .option("--metrics-address <addr>", "address for /metrics, /healthz, /readyz", "0.0.0.0")
-    .addOption(portOption("--metrics-port <port>", "port for /metrics, /healthz, /readyz", 7472))
-    .addOption(logLevelOption())
-    .action((o: Record<string, unknown>) =>
-      actions.controller({
-        kubeconfig: o.kubeconfig as string | undefined,
-        namespace: o.namespace as string,
-        configMap: o.configMap as string,
-        lbClass: o.lbClass as string | undefined,
-        identity: o.identity as string,
-        leaderElect: o.leaderElect as boolean,
-        leaseDurationMs: o.leaseDuration as number,
-        renewDeadlineMs: o.renewDeadline as number,
-        retryPeriodMs: o.retryPeriod as number,
-        metricsAddress: o.metricsAddress as string,
-        metricsPort: o.metricsPort as number,
-        logLevel: o.logLevel as string,
-      }),
     );
+  controller.action((o: Record<string, unknown>) =>
+    actions.controller({
+      ...clusterArgs(o),
+      identity: o.identity as string,
+      leaderElect: o.leaderElect as boolean,
+      leaseDurationMs: o.leaseDuration as number,
+      renewDeadlineMs: o.renewDeadline as number,
+      retryPeriodMs: o.retryPeriod as number,
+    }),
+  );
 
-  program
-    .command("speaker")
-    .description(
+  const speaker = clusterCommand(program, "speaker", {
+    description:
       "announce this node's share of the LoadBalancer IPs with ARP/NDP (run on every node)",
-    )
+    leases: "the speaker Leases",
+    lbClass: "announce",
+    metricsPort: 7473,
+  })
     .requiredOption(
       "--node-name <name>",
       "this node's name (default: $NODE_NAME)",
       process.env.NODE_NAME,
-    )
-    .option(
-      "--kubeconfig <path>",
-      "kubeconfig file (default: in-cluster ServiceAccount, or $KUBECONFIG)",
-    )
-    .option(
-      "--namespace <ns>",
-      "namespace of the ConfigMap and the speaker Leases",
-      process.env.POD_NAMESPACE ?? "barelb-system",
-    )
-    .option(
-      "--config-map <name>",
-      "ConfigMap holding the pools (data key: config)",
-      "barelb-config",
-    )
-    .option(
-      "--lb-class <class>",
-      "announce only Services with this spec.loadBalancerClass (default: only those with none)",
     )
     .addOption(
       durationOption(
@@ -269,30 +210,68 @@ export function buildProgram(actions: Actions, version: string, io?: ProgramIO):
           .split(",")
           .map((x) => x.trim())
           .filter((x) => x !== ""),
-    )
-    .option("--metrics-address <addr>", "address for /metrics, /healthz, /readyz", "0.0.0.0")
-    .addOption(portOption("--metrics-port <port>", "port for /metrics, /healthz, /readyz", 7473))
-    .addOption(logLevelOption())
-    .action((o: Record<string, unknown>) =>
-      actions.speaker({
-        kubeconfig: o.kubeconfig as string | undefined,
-        nodeName: o.nodeName as string,
-        namespace: o.namespace as string,
-        configMap: o.configMap as string,
-        lbClass: o.lbClass as string | undefined,
-        leaseDurationMs: o.leaseDuration as number,
-        renewIntervalMs: o.renewInterval as number,
-        heartbeatPort: o.heartbeatPort as number,
-        heartbeatIntervalMs: o.heartbeatInterval as number,
-        deadAfterMs: o.deadAfter as number,
-        excludeInterfaces: o.excludeInterfaces as string[] | undefined,
-        metricsAddress: o.metricsAddress as string,
-        metricsPort: o.metricsPort as number,
-        logLevel: o.logLevel as string,
-      }),
     );
+  speaker.action((o: Record<string, unknown>) =>
+    actions.speaker({
+      ...clusterArgs(o),
+      nodeName: o.nodeName as string,
+      leaseDurationMs: o.leaseDuration as number,
+      renewIntervalMs: o.renewInterval as number,
+      heartbeatPort: o.heartbeatPort as number,
+      heartbeatIntervalMs: o.heartbeatInterval as number,
+      deadAfterMs: o.deadAfter as number,
+      excludeInterfaces: o.excludeInterfaces as string[] | undefined,
+    }),
+  );
 
   return program;
+}
+
+/** A program that runs in the cluster: the options the controller and the speaker share. */
+function clusterCommand(
+  program: Command,
+  name: string,
+  what: { description: string; leases: string; lbClass: string; metricsPort: number },
+): Command {
+  return program
+    .command(name)
+    .description(what.description)
+    .option(
+      "--kubeconfig <path>",
+      "kubeconfig file (default: in-cluster ServiceAccount, or $KUBECONFIG)",
+    )
+    .option(
+      "--namespace <ns>",
+      `namespace of the ConfigMap and ${what.leases}`,
+      process.env.POD_NAMESPACE ?? "barelb-system",
+    )
+    .option(
+      "--config-map <name>",
+      "ConfigMap holding the pools (data key: config)",
+      "barelb-config",
+    )
+    .option(
+      "--lb-class <class>",
+      `${what.lbClass} only Services with this spec.loadBalancerClass (default: only those with none)`,
+    )
+    .option("--metrics-address <addr>", "address for /metrics, /healthz, /readyz", "0.0.0.0")
+    .addOption(
+      portOption("--metrics-port <port>", "port for /metrics, /healthz, /readyz", what.metricsPort),
+    )
+    .addOption(logLevelOption());
+}
+
+/** The shared options' values, as both programs' arguments name them. */
+function clusterArgs(o: Record<string, unknown>) {
+  return {
+    kubeconfig: o.kubeconfig as string | undefined,
+    namespace: o.namespace as string,
+    configMap: o.configMap as string,
+    lbClass: o.lbClass as string | undefined,
+    metricsAddress: o.metricsAddress as string,
+    metricsPort: o.metricsPort as number,
+    logLevel: o.logLevel as string,
+  };
 }
 
 function durationOption(flags: string, description: string, def: string): Option {

@@ -10,6 +10,7 @@ import {
   type SpeakerArgs,
 } from "./program.js";
 import { configValidate } from "./config-commands.js";
+import { runProgram } from "./run-program.js";
 
 export function packageVersion(): string {
   const pkg = JSON.parse(readFileSync(join(packageRoot(), "package.json"), "utf8")) as {
@@ -34,10 +35,14 @@ export async function runCli(argv: readonly string[], io?: ProgramIO): Promise<n
     labDemo: async (args: { nodes: number }) => (await labActions()).labDemo(args),
     configValidate: ({ file }: { file: string }) => configValidate(file, out),
     // Each program loads only its own modules: the controller never loads the data plane.
-    controller: async (args: ControllerArgs) =>
-      (await import("./controller-command.js")).controllerCommand(args),
-    speaker: async (args: SpeakerArgs) =>
-      (await import("./speaker-command.js")).speakerCommand(args),
+    controller: async (args: ControllerArgs) => {
+      const { runController } = await import("../controller/run.js");
+      await runProgram("controller", args, {}, runController);
+    },
+    speaker: async (args: SpeakerArgs) => {
+      const { runSpeaker } = await import("../speaker/run.js");
+      await runProgram("speaker", args, { node: args.nodeName }, runSpeaker);
+    },
   };
   const program = buildProgram(actions, packageVersion(), io);
   try {
