@@ -9,7 +9,7 @@ import { formatIP, parseIP, type IPFamily } from "../net/ip.js";
  *   offset size  field
  *        0    4  magic "BLHB"
  *        4    1  version (1)
- *        5    1  flags: bit 0 apiHealthy, bit 1 leaving; the other bits must be 0
+ *        5    1  flags: bit 0 apiHealthy, bit 1 leaving, bit 2 holdsYou; other bits 0
  *        6   16  token: the sender's per-process random secret (its Lease annotation)
  *       22    8  incarnation: the sender's process start, ms since the epoch (≤ 2^53 − 1)
  *       30    8  seq: increases by one per datagram within an incarnation (≤ 2^53 − 1)
@@ -38,7 +38,8 @@ const HEADER_BYTES = 39;
 const MAX_NODE_NAME = 253;
 const FLAG_API_HEALTHY = 0x01;
 const FLAG_LEAVING = 0x02;
-const KNOWN_FLAGS = FLAG_API_HEALTHY | FLAG_LEAVING;
+const FLAG_HOLDS_YOU = 0x04;
+const KNOWN_FLAGS = FLAG_API_HEALTHY | FLAG_LEAVING | FLAG_HOLDS_YOU;
 
 export interface Heartbeat {
   node: string;
@@ -50,6 +51,11 @@ export interface Heartbeat {
   apiHealthy: boolean;
   /** The sender is stopping (SIGTERM): not live from now on. */
   leaving: boolean;
+  /**
+   * The sender holds the recipient (anti-flap hold): heartbeats are unicast, so each peer is
+   * told whether the sender counts it yet. Absent: false.
+   */
+  holdsYou?: boolean;
 }
 
 export type HeartbeatDecodeError =
@@ -90,7 +96,10 @@ export function encodeHeartbeat(hb: Heartbeat): Uint8Array {
   const view = new DataView(out.buffer);
   out.set(HEARTBEAT_MAGIC, 0);
   out[4] = HEARTBEAT_VERSION;
-  out[5] = (hb.apiHealthy ? FLAG_API_HEALTHY : 0) | (hb.leaving ? FLAG_LEAVING : 0);
+  out[5] =
+    (hb.apiHealthy ? FLAG_API_HEALTHY : 0) |
+    (hb.leaving ? FLAG_LEAVING : 0) |
+    (hb.holdsYou === true ? FLAG_HOLDS_YOU : 0);
   out.set(Buffer.from(hb.token, "hex"), 6);
   view.setBigUint64(22, BigInt(hb.incarnation));
   view.setBigUint64(30, BigInt(hb.seq));
@@ -139,6 +148,7 @@ function decodeStrict(buf: Uint8Array): HeartbeatDecodeResult {
       seq: Number(seq),
       apiHealthy: (flags & FLAG_API_HEALTHY) !== 0,
       leaving: (flags & FLAG_LEAVING) !== 0,
+      ...((flags & FLAG_HOLDS_YOU) !== 0 ? { holdsYou: true } : {}),
     },
   };
 }

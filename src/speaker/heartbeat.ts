@@ -290,22 +290,37 @@ export class HeartbeatTransport {
     this.schedule();
   }
 
-  /** One datagram to every peer; resolves when every send has completed or failed. */
+  /**
+   * One datagram to every peer; resolves when every send has completed or failed. Each peer
+   * is told whether this node holds it (two encodings per round, the same seq in both).
+   */
   private sendRound(leaving: boolean): Promise<void> {
     const round = this.round++;
-    let datagram: Uint8Array;
-    try {
-      datagram = encodeHeartbeat({
-        ...this.opts.self,
-        seq: this.seq++,
-        apiHealthy: this.m.selfApiHealthy(),
-        leaving,
-      });
-    } catch (e: unknown) {
-      this.log.error({ err: e }, "cannot encode heartbeat");
-      return Promise.resolve();
-    }
-    const sends = this.m.peerAddresses().map((peer) => this.sendTo(peer, datagram, round));
+    const encoded = new Map<boolean, Uint8Array>();
+    const seq = this.seq++;
+    const datagram = (holdsYou: boolean): Uint8Array | undefined => {
+      let d = encoded.get(holdsYou);
+      if (d === undefined) {
+        try {
+          d = encodeHeartbeat({
+            ...this.opts.self,
+            seq,
+            apiHealthy: this.m.selfApiHealthy(),
+            leaving,
+            holdsYou,
+          });
+        } catch (e: unknown) {
+          this.log.error({ err: e }, "cannot encode heartbeat");
+          return undefined;
+        }
+        encoded.set(holdsYou, d);
+      }
+      return d;
+    };
+    const sends = this.m.peerAddresses().map((peer) => {
+      const d = datagram(this.m.holds(peer.node));
+      return d === undefined ? Promise.resolve() : this.sendTo(peer, d, round);
+    });
     return Promise.all(sends).then(() => undefined);
   }
 

@@ -227,6 +227,8 @@ interface Derived {
   /** When `live` or `apiHealthy` last changed. */
   apiSince: number;
   fenced: boolean;
+  /** Held at the last evaluation: its own hold, or (this node) a live peer holding it. */
+  held: boolean;
   state: NodeState;
   hold: Hold;
 }
@@ -243,6 +245,8 @@ interface Peer extends Derived {
   apiFlag: boolean;
   leaving: boolean;
   heardFrom: string | null;
+  /** Its latest heartbeat said it holds this node. */
+  holdsMe: boolean;
 }
 
 interface Self extends Derived {
@@ -318,6 +322,7 @@ export class Membership {
       apiHealthy: false,
       apiSince: t,
       fenced: false,
+      held: false,
       state: "absent",
       hold,
       leaving: false,
@@ -408,12 +413,14 @@ export class Membership {
       p.heardAt !== null &&
       !p.silent &&
       p.apiFlag === hb.apiHealthy &&
+      p.holdsMe === (hb.holdsYou === true) &&
       !hb.leaving;
     p.incarnation = hb.incarnation;
     p.seq = hb.seq;
     p.heardAt = now;
     p.silent = false;
     p.apiFlag = hb.apiHealthy;
+    p.holdsMe = hb.holdsYou === true;
     p.heardFrom = from ?? null;
     if (hb.leaving) p.leaving = true;
     if (this.me.isolation?.get(hb.node) === hb.incarnation) {
@@ -516,9 +523,14 @@ export class Membership {
     return this.names((d) => d.fenced);
   }
 
-  /** Live nodes on hold after a death by silence. */
+  /** Live nodes on hold after a death by silence (this node also while a peer holds it). */
   held(): string[] {
-    return this.names((d) => d.live && d.hold.heldUntil !== null);
+    return this.names((d) => d.held);
+  }
+
+  /** Whether this node holds `node` now: told to that peer in every heartbeat. */
+  holds(node: string): boolean {
+    return this.peers.get(node)?.held === true;
   }
 
   isEligible(node: string): boolean {
@@ -554,7 +566,7 @@ export class Membership {
       state: d.state,
       live: d.live,
       fenced: d.fenced,
-      held: d.live && d.hold.heldUntil !== null,
+      held: d.held,
       apiHealthy: d.apiHealthy,
       holdLeftMs: d.hold.heldUntil === null ? 0 : Math.max(0, d.hold.heldUntil - now),
       nextHoldMs: this.nextHold(d.hold, now),
@@ -628,10 +640,12 @@ export class Membership {
         apiFlag: false,
         leaving: false,
         heardFrom: null,
+        holdsMe: false,
         live: false,
         apiHealthy: false,
         apiSince: this.lastNow,
         fenced: false,
+        held: false,
         state: "absent",
         hold: newHold(),
       };
@@ -647,6 +661,7 @@ export class Membership {
     p.silent = false;
     p.apiFlag = false;
     p.leaving = false;
+    p.holdsMe = false;
     // A restarted (or removed) peer cannot tell whether this node was the isolated one.
     const iso = this.me.isolation;
     if (iso?.delete(p.node) === true && iso.size === 0) this.me.isolation = null;
@@ -738,6 +753,15 @@ export class Membership {
       p.apiHealthy = api;
     }
 
+    // Held: a node's own hold, and for this node also any live peer that says it holds it.
+    // A peer's hold may be longer than this node can know (it doubles with every death by
+    // silence, and a restarted process remembers none), so its word decides: every view then
+    // agrees, and an IP is never answered by this node and its current owner at once.
+    for (const p of this.peers.values()) p.held = p.live && p.hold.heldUntil !== null;
+    me.held =
+      me.live &&
+      (me.hold.heldUntil !== null || [...this.peers.values()].some((p) => p.live && p.holdsMe));
+
     // Fencing: not apiHealthy for fenceAfterMs, while another live, un-held node has been
     // apiHealthy for fenceAfterMs.
     const nodes: [string, Derived][] = [
@@ -745,9 +769,7 @@ export class Membership {
       ...[...this.peers].map(([n, p]): [string, Derived] => [n, p]),
     ];
     const settled = (d: Derived) => now - d.apiSince >= this.fenceAfterMs;
-    const healthy = nodes.filter(
-      ([, d]) => d.live && d.hold.heldUntil === null && d.apiHealthy && settled(d),
-    );
+    const healthy = nodes.filter(([, d]) => d.live && !d.held && d.apiHealthy && settled(d));
     const changes: MembershipChange[] = [];
     for (const [node, d] of nodes) {
       d.fenced = d.live && !d.apiHealthy && settled(d) && healthy.some(([other]) => other !== node);
@@ -755,7 +777,7 @@ export class Membership {
         ? d === me && !me.known
           ? "absent"
           : "dead"
-        : d.hold.heldUntil !== null
+        : d.held
           ? "held"
           : d.fenced
             ? "fenced"

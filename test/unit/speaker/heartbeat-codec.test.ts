@@ -45,9 +45,14 @@ describe("heartbeat codec", () => {
     expect(Buffer.from(b.subarray(39)).toString("ascii")).toBe("node-1");
   });
 
+  it("encodes holdsYou as flag bit 2", () => {
+    expect(encodeHeartbeat(hb({ apiHealthy: false, holdsYou: true }))[5]).toBe(0b100);
+  });
+
   it.each([
     ["plain", hb()],
     ["leaving, API stale", hb({ apiHealthy: false, leaving: true })],
+    ["holding the recipient", hb({ holdsYou: true })],
     ["zero seq and incarnation", hb({ seq: 0, incarnation: 0 })],
     ["largest safe integers", hb({ seq: Number.MAX_SAFE_INTEGER, incarnation: 2 ** 53 - 1 })],
     ["a 253-character FQDN node name", hb({ node: `${"a".repeat(61)}.`.repeat(4) + "b" })],
@@ -80,7 +85,7 @@ describe("heartbeat codec", () => {
     ["wrong magic", edit(valid, 0, 0x41), "magic"],
     ["version 2", edit(valid, 4, 2), "version"],
     ["version 0", edit(valid, 4, 0), "version"],
-    ["an unknown flag", edit(valid, 5, 0x04), "flags"],
+    ["an unknown flag", edit(valid, 5, 0x08), "flags"],
     ["a name length of zero", edit(valid, 38, 0), "length"],
     ["a name length past the end", edit(valid, 38, 7), "length"],
     ["a trailing byte", Uint8Array.from([...valid, 0]), "length"],
@@ -155,8 +160,11 @@ describe("heartbeat codec", () => {
       apiHealthy: fc.boolean(),
       leaving: fc.boolean(),
     });
+    const withHold = fc
+      .tuple(heartbeat, fc.boolean())
+      .map(([h, holds]) => (holds ? { ...h, holdsYou: true } : h));
     fc.assert(
-      fc.property(heartbeat, (h) => {
+      fc.property(withHold, (h) => {
         expect(decodeHeartbeat(encodeHeartbeat(h))).toEqual({ ok: true, heartbeat: h });
       }),
       { numRuns: 2_000 },

@@ -642,3 +642,58 @@ describe("membership: reporting", () => {
     expect(c.m.live()).toEqual(["a", "b", "c"]);
   });
 });
+
+describe("membership: a peer's hold on this node", () => {
+  // Peers' holds double with each death by silence; a restarted speaker cannot know how long
+  // they hold it. Their word decides, so it never takes IPs back while they still hold it.
+  it("keeps this node held while a live peer says it holds it, and lets go when it stops", () => {
+    const c = settled();
+    const holding = { holdsYou: true };
+    // b now tells "a" it holds it (as after a's restart with a doubled hold).
+    const beat = () => c.heartbeat("b", holding);
+    c.t += 50;
+    expect(beat().accepted).toBe(true);
+    expect(c.m.held()).toEqual(["a"]);
+    expect(c.m.eligible()).toEqual(["b", "c"]);
+    expect(c.m.isEligible("a")).toBe(false);
+    expect(c.log(3_000, "a")).toEqual(["3050 a eligible>held held"]);
+    // Still held for as long as b keeps saying so, whatever this node's own hold says.
+    for (let i = 0; i < 20; i++) {
+      c.t += 200;
+      c.m.tick();
+      beat();
+      c.heartbeat("c");
+    }
+    expect(c.m.held()).toEqual(["a"]);
+    // b's next heartbeat no longer holds it: eligible at once.
+    c.t += 200;
+    c.heartbeat("b");
+    expect(c.m.eligible()).toEqual(["a", "b", "c"]);
+    expect(c.log(3_000, "a").at(-1)).toMatch(/ a held>eligible rejoined$/);
+  });
+
+  it("ignores the hold of a peer that is no longer live", () => {
+    const c = settled();
+    c.t += 50;
+    c.heartbeat("b", { holdsYou: true });
+    expect(c.m.held()).toEqual(["a"]);
+    c.sim("b").beating = false; // b dies (silence) while it held "a"
+    c.run(1_400);
+    expect(c.m.live()).not.toContain("b");
+    expect(c.m.held()).toEqual([]);
+    expect(c.m.isEligible("a")).toBe(true);
+  });
+
+  it("tells each peer whether it holds it", () => {
+    const c = settled();
+    expect(c.m.holds("b")).toBe(false);
+    c.sim("b").beating = false;
+    c.run(1_400); // b dies by silence
+    c.sim("b").beating = true;
+    c.run(200); // back: held for 2 s
+    expect(c.m.holds("b")).toBe(true);
+    expect(c.m.holds("c")).toBe(false);
+    c.run(2_400);
+    expect(c.m.holds("b")).toBe(false);
+  });
+});
