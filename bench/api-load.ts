@@ -118,6 +118,9 @@ export async function main(args: string[]): Promise<void> {
         );
       const kinds = {
         leaseRenewals: rate((k) => / leases /.test(k)),
+        // The speakers renew their own Leases with PATCH, the controller its leader Lease with PUT.
+        leasePatches: rate((k) => /^PATCH leases /.test(k)),
+        leasePuts: rate((k) => /^PUT leases /.test(k)),
         events: rate((k) => / events /.test(k)),
         serviceStatus: rate((k) => /^\S+ services status$/.test(k)),
         other: rate((k) => !/ (leases|events) /.test(k) && !/^\S+ services status$/.test(k)),
@@ -151,7 +154,7 @@ export async function main(args: string[]): Promise<void> {
       };
       phases.push(phase);
       console.log(
-        `${count} Services: ${phase.writesPerSecond} writes/s (Lease renewals ${kinds.leaseRenewals}, Events ${kinds.events}, Service status ${kinds.serviceStatus}, other ${kinds.other}); reads ${phase.readsPerSecond}/s; load ${loadStart.join(" ")}`,
+        `${count} Services: ${phase.writesPerSecond} writes/s (Lease renewals ${kinds.leaseRenewals}: PATCH ${kinds.leasePatches} + PUT ${kinds.leasePuts}, Events ${kinds.events}, Service status ${kinds.serviceStatus}, other ${kinds.other}); reads ${phase.readsPerSecond}/s; load ${loadStart.join(" ")}`,
       );
       console.log(`  writes in ${r2(seconds)} s: ${JSON.stringify(writes)}`);
       console.log(`  reads in ${r2(seconds)} s: ${JSON.stringify(reads)}`);

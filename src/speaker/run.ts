@@ -306,10 +306,11 @@ export function runSpeaker(opts: SpeakerOptions, stop: AbortSignal): SpeakerHand
       log,
     );
     await Promise.all(watches.map((w) => w.synced));
-    // Start-up quiet period. Peers count this node only once they have seen its Lease (its
-    // token) and then its heartbeats; until then they keep announcing its share. Announcing
-    // before that would answer twice for those IPs; waiting until they have surely heard us
-    // (deadAfter + two heartbeat rounds after the first renewal) hands each IP over once.
+    // Start-up quiet period: announce nothing until deadAfter + two heartbeat rounds after
+    // the first renewal, so a node starting after a crash cannot answer beside the current
+    // owner before its peers' holds reach it. Known cost (bench/failover.ts): peers count a
+    // node from its Lease, so after a graceful restart the IPs it wins back go unanswered
+    // for this long (about 1.4 s); waiting for the peers' acknowledgement instead is open.
     await ownLease.firstRenewal;
     const quietMs = opts.deadAfterMs + 2 * opts.heartbeatIntervalMs;
     quietUntil = performance.now() + quietMs;
