@@ -3,6 +3,7 @@ import type { KubernetesObject } from "@kubernetes/client-node";
 import type { Logger } from "pino";
 import { ApiError, type KubeClient, type Query } from "./api.js";
 import { LineSplitter, eventResourceVersion, parseWatchEvent } from "./watch-stream.js";
+import { sleep } from "../util/wait.js";
 
 /**
  * A list+watch cache of one resource that keeps going: list (in pages), then watch from the
@@ -251,20 +252,4 @@ export function watchResource<T extends KubernetesObject>(
       await loop;
     },
   };
-}
-
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal.aborted) {
-      resolve();
-      return;
-    }
-    const timer = setTimeout(done, ms);
-    function done() {
-      clearTimeout(timer);
-      signal.removeEventListener("abort", done);
-      resolve();
-    }
-    signal.addEventListener("abort", done, { once: true });
-  });
 }

@@ -1,6 +1,7 @@
 import type { Logger } from "pino";
 import { ApiError, RESOURCES, resourcePath, type KubeClient } from "./api.js";
 import { microTimeNow, type LeaseJson } from "./microtime.js";
+import { sleep } from "../util/wait.js";
 
 /**
  * Lease-based leader election (the controller's `barelb-controller` Lease), in the manner of
@@ -226,20 +227,4 @@ export class LeaderElector {
 /** Reads the flag afresh (it changes across awaits, which control-flow narrowing ignores). */
 function aborted(signal: AbortSignal): boolean {
   return signal.aborted;
-}
-
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal.aborted) {
-      resolve();
-      return;
-    }
-    const timer = setTimeout(done, ms);
-    function done() {
-      clearTimeout(timer);
-      signal.removeEventListener("abort", done);
-      resolve();
-    }
-    signal.addEventListener("abort", done, { once: true });
-  });
 }
