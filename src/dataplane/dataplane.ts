@@ -118,7 +118,8 @@ export class DataPlane {
     for (const e of removed) {
       this.announcer.cancel(e.ip);
       this.updateGroups(e, -1);
-      this.log.info({ ip: e.ip }, "no longer announcing");
+      // The speaker logs ownership changes at info, with their cause; here only debug.
+      this.log.debug({ ip: e.ip }, "no longer announcing");
     }
     for (const e of changed) {
       const before = previous.get(e.ip);
@@ -129,7 +130,7 @@ export class DataPlane {
     for (const e of added) {
       this.updateGroups(e, 1);
       this.announcer.announce(e.ip);
-      this.log.info(
+      this.log.debug(
         { ip: e.ip, interfaces: e.interfaces ? [...e.interfaces] : "all" },
         "announcing",
       );
