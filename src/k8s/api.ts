@@ -1,5 +1,6 @@
-import { Agent as HttpAgent, request as httpRequest, type IncomingMessage } from "node:http";
+import type { Agent as HttpAgent, IncomingMessage } from "node:http";
 import { Agent as HttpsAgent, request as httpsRequest } from "node:https";
+import { http } from "../util/node-http.js";
 import { loadCredentials, type Credentials } from "./kubeconfig.js";
 
 /**
@@ -121,7 +122,7 @@ export class KubeClient {
           ...(credentials.key === undefined ? {} : { key: credentials.key }),
           rejectUnauthorized: !credentials.insecureSkipTlsVerify,
         })
-      : new HttpAgent(common);
+      : new http.Agent(common);
   }
 
   get<T>(path: string, query?: Query): Promise<T> {
@@ -213,7 +214,7 @@ export class KubeClient {
         reject(new Error(`${what}: aborted`, { cause: signal.reason }));
         return;
       }
-      const req = (this.secure ? httpsRequest : httpRequest)(url, {
+      const req = (this.secure ? httpsRequest : http.request)(url, {
         method,
         headers,
         agent: this.agent,

@@ -1,6 +1,7 @@
-import { createServer, type Server } from "node:http";
+import type { Server } from "node:http";
 import type { Registry } from "prom-client";
 import type { Logger } from "pino";
+import { http } from "../util/node-http.js";
 
 /**
  * The HTTP endpoints of both programs: /metrics (Prometheus text), /healthz (the process is
@@ -22,7 +23,7 @@ export function startHttpServer(
 ): Promise<Server> {
   const check = (problem: string | null): [number, string] =>
     problem === null ? [200, "ok\n"] : [503, `${problem}\n`];
-  const server = createServer((req, res) => {
+  const server = http.createServer((req, res) => {
     const path = (req.url ?? "/").split("?")[0];
     const reply = (status: number, body: string, type = "text/plain; charset=utf-8") => {
       res.writeHead(status, { "content-type": type });
