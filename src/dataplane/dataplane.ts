@@ -2,6 +2,7 @@ import {
   DEFAULT_ANNOUNCE_SCHEDULE,
   GratuitousAnnouncer,
   type AnnounceSchedule,
+  type RoundResult,
 } from "./announcer.js";
 import { ARP_REPLY, ARP_REQUEST, encodeArpFrame, gratuitousArp } from "./arp.js";
 import { GroupMemberships } from "./groups.js";
@@ -11,7 +12,7 @@ import type { DataPlaneLogger } from "./log.js";
 import { noMetrics, type DataPlaneMetrics, type Protocol } from "./metrics.js";
 import { isAddonError } from "./native.js";
 import { encodeNdpMessage, unsolicitedAdvertisement } from "./ndp.js";
-import { OwnedSet, type OwnedEntry, type Ownership } from "./owned.js";
+import { OwnedSet, ownedBytes, type OwnedEntry, type Ownership } from "./owned.js";
 import { answerArp, answerNeighborSolicitation } from "./responders.js";
 import {
   nativeSockets,
@@ -67,12 +68,16 @@ interface LinkState {
   errors: string[];
 }
 
+type SendResult = "sent" | "busy" | "failed";
+
 const quiet: DataPlaneLogger = { debug() {}, info() {}, warn() {}, error() {} };
 
 export class DataPlane {
   private owned = OwnedSet.empty;
   private readonly links = new Map<number, LinkState>();
   private readonly announcer: GratuitousAnnouncer;
+  /** When each kind of send failure was last logged, and how many were not logged since. */
+  private readonly failureLog = new Map<string, { at: number; suppressed: number }>();
   private readonly metrics: DataPlaneMetrics;
   private readonly log: DataPlaneLogger;
   private sockets: SocketFactory | undefined;
@@ -214,7 +219,7 @@ export class DataPlane {
           (m) => this.onNeighborSolicitation(state, m),
           (err) => this.onSocketError(state, "ndp", err),
         );
-        state.groups = new GroupMemberships(state.ndp, () => sockets.openMembership(iface));
+        state.groups = new GroupMemberships(() => sockets.openMembership(iface));
       } catch (err: unknown) {
         state.errors.push(`ndp: ${errorText(err)}`);
         this.log.error({ err, iface: iface.name }, "cannot open NDP socket");
@@ -246,7 +251,7 @@ export class DataPlane {
       return;
     }
     this.metrics.requestReceived("arp", out.ip, iface);
-    if (this.send("arp", state, () => state.arp?.send(out.frame)))
+    if (this.send("arp", state, () => state.arp?.send(out.frame), false) === "sent")
       this.metrics.replySent("arp", out.ip, iface);
   }
 
@@ -259,7 +264,10 @@ export class DataPlane {
       return;
     }
     this.metrics.requestReceived("ndp", out.ip, iface);
-    if (this.send("ndp", state, () => state.ndp?.send(out.payload, out.dst, out.src)))
+    if (
+      this.send("ndp", state, () => state.ndp?.send(out.payload, out.dst, out.src), false) ===
+      "sent"
+    )
       this.metrics.replySent("ndp", out.ip, iface);
   }
 
@@ -270,38 +278,69 @@ export class DataPlane {
     this.log[level]({ err, iface: state.iface.name, protocol }, "socket error");
   }
 
-  /** One round of a gratuitous burst: on every interface the IP is allowed on. */
-  private announceRound(ip: string): void {
+  /**
+   * One round of a gratuitous burst: on every interface the IP is allowed on. "busy" when the
+   * kernel had no room for a frame (the announcer sends the round again shortly; interfaces
+   * already done get it twice, which is harmless).
+   */
+  private announceRound(ip: string): RoundResult {
     const e = this.owned.get(ip);
-    if (e === undefined) return;
+    if (e === undefined) return "sent";
     for (const state of this.links.values()) {
       const iface = state.iface;
       if (!this.owned.allows(ip, iface.name)) continue;
+      let result: SendResult | undefined;
       if (e.family === 4 && state.arp !== undefined) {
         const arp = state.arp;
-        const sent = this.send("arp", state, () => {
-          arp.send(encodeArpFrame(gratuitousArp(ip, iface.mac, ARP_REQUEST)));
-          arp.send(encodeArpFrame(gratuitousArp(ip, iface.mac, ARP_REPLY)));
-        });
-        if (sent) this.metrics.gratuitousSent("arp", ip, iface.name);
+        result = this.send(
+          "arp",
+          state,
+          () => {
+            arp.send(encodeArpFrame(gratuitousArp(ip, iface.mac, ARP_REQUEST)));
+            arp.send(encodeArpFrame(gratuitousArp(ip, iface.mac, ARP_REPLY)));
+          },
+          true,
+        );
+        if (result === "sent") this.metrics.gratuitousSent("arp", ip, iface.name);
       } else if (e.family === 6 && state.ndp !== undefined) {
         const ndp = state.ndp;
-        const na = encodeNdpMessage(unsolicitedAdvertisement(e.bytes, iface.mac));
-        if (this.send("ndp", state, () => ndp.send(na, ALL_NODES, e.bytes)))
-          this.metrics.gratuitousSent("ndp", ip, iface.name);
+        const bytes = ownedBytes(e);
+        const na = encodeNdpMessage(unsolicitedAdvertisement(bytes, iface.mac));
+        result = this.send("ndp", state, () => ndp.send(na, ALL_NODES, bytes), true);
+        if (result === "sent") this.metrics.gratuitousSent("ndp", ip, iface.name);
       }
+      if (result === "busy") return "busy";
     }
+    return "sent";
   }
 
-  private send(protocol: Protocol, state: LinkState, fn: () => void): boolean {
+  /**
+   * Runs a send. With `retry`, a kernel without room (ENOBUFS, EAGAIN) gives "busy" and the
+   * caller sends again later; otherwise, and for any other error, the frame is lost: counted
+   * in the metrics and logged (once a minute at most per interface, protocol and code, with
+   * how many more there were, so a flood of failures cannot flood the log).
+   */
+  private send(protocol: Protocol, state: LinkState, fn: () => void, retry: boolean): SendResult {
     try {
       fn();
-      return true;
+      return "sent";
     } catch (err: unknown) {
       const code = isAddonError(err) ? err.code : "EUNKNOWN";
+      if (retry && (code === "ENOBUFS" || code === "EAGAIN")) return "busy";
       this.metrics.sendFailed(protocol, state.iface.name, code);
-      this.log.warn({ err, iface: state.iface.name, protocol }, "send failed");
-      return false;
+      const key = `${state.iface.name} ${protocol} ${code}`;
+      const now = performance.now();
+      const seen = this.failureLog.get(key);
+      if (seen !== undefined && now - seen.at < 60_000) {
+        seen.suppressed++;
+        return "failed";
+      }
+      this.failureLog.set(key, { at: now, suppressed: 0 });
+      this.log.warn(
+        { err, iface: state.iface.name, protocol, alsoFailedSinceLastLog: seen?.suppressed ?? 0 },
+        "send failed",
+      );
+      return "failed";
     }
   }
 
@@ -317,7 +356,7 @@ export class DataPlane {
   private joinOrLeave(state: LinkState, e: OwnedEntry, delta: 1 | -1): void {
     const groups = state.groups;
     if (groups === undefined) return;
-    const group = solicitedNodeGroup(e.bytes);
+    const group = solicitedNodeGroup(ownedBytes(e));
     if (delta < 0) {
       if (!state.joined.delete(e.ip)) return;
       try {

@@ -4,9 +4,12 @@ import { formatIPv6 } from "./inet.js";
  * The solicited-node multicast groups joined on one interface, counted (IPs that share their
  * low 24 bits share a group) and spread over as many sockets as needed: the kernel charges
  * each membership to its socket's option memory (net.core.optmem_max), which holds a few
- * hundred to a few thousand groups, and refuses more (ENOMEM for IPv6, ENOBUFS for IPv4). Which socket holds a
- * group does not matter for receiving: a raw ICMPv6 socket gets every solicitation the
- * interface accepts, and the interface accepts a group if any socket joined it.
+ * hundred to a few thousand groups, and refuses more (ENOMEM for IPv6, ENOBUFS for IPv4).
+ * Which socket holds a group does not matter for receiving: a raw ICMPv6 socket gets every
+ * solicitation the interface accepts, and the interface accepts a group if any socket joined
+ * it. So the groups live on sockets of their own, never on the socket that sends: sendmsg
+ * takes its control data (the IPV6_PKTINFO naming the source) from the same option memory,
+ * and a sending socket full of memberships fails every send with ENOBUFS.
  */
 
 export interface MembershipSocket {
@@ -22,24 +25,20 @@ const isFull = (e: unknown) => {
 };
 
 export class GroupMemberships {
-  /** Sockets holding memberships; the first is the interface's NDP socket (not ours to close). */
-  private readonly sockets: MembershipSocket[];
+  /** Sockets holding memberships, opened as needed. */
+  private readonly sockets: MembershipSocket[] = [];
   private readonly full = new Set<number>();
-  private readonly held = new Map<string, { count: number; socket: number; group: Uint8Array }>();
+  /** Group (text) → IPs needing it, and the socket holding it. */
+  private readonly held = new Map<string, { count: number; socket: number }>();
 
-  constructor(
-    primary: MembershipSocket,
-    private readonly openExtra: () => MembershipSocket,
-  ) {
-    this.sockets = [primary];
-  }
+  constructor(private readonly open: () => MembershipSocket) {}
 
   /** Number of distinct groups joined. */
   get size(): number {
     return this.held.size;
   }
 
-  /** How many sockets hold memberships (1 + extra ones opened for room). */
+  /** How many sockets were opened for memberships. */
   get socketCount(): number {
     return this.sockets.length;
   }
@@ -53,7 +52,7 @@ export class GroupMemberships {
       return;
     }
     const socket = this.joinSomewhere(group);
-    this.held.set(key, { count: 1, socket, group });
+    this.held.set(key, { count: 1, socket });
   }
 
   /** Leaves `group` when the last IP needing it is gone. */
@@ -67,17 +66,17 @@ export class GroupMemberships {
     this.sockets[h.socket]?.leave(group);
   }
 
-  /** Closes the extra sockets (which leaves their groups); the primary is the caller's. */
+  /** Closes the sockets, which leaves their groups. */
   close(): void {
-    for (const s of this.sockets.slice(1)) s.close();
-    this.sockets.length = 1;
+    for (const s of this.sockets) s.close();
+    this.sockets.length = 0;
     this.full.clear();
     this.held.clear();
   }
 
   private joinSomewhere(group: Uint8Array): number {
     for (let i = 0; ; i++) {
-      if (i === this.sockets.length) this.sockets.push(this.openExtra());
+      if (i === this.sockets.length) this.sockets.push(this.open());
       if (this.full.has(i)) continue;
       try {
         this.sockets[i]?.join(group);

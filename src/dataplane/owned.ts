@@ -1,4 +1,4 @@
-import { parseIp, type IpFamily } from "./inet.js";
+import { parseIPv4, parseIPv6, parseIp, type IpFamily } from "./inet.js";
 
 /**
  * The IPs this node answers for, each with the interfaces it may be answered on. The
@@ -11,11 +11,22 @@ export interface Ownership {
 }
 
 export interface OwnedEntry {
+  /** Canonical text; the bytes are parsed from it when needed (see `ownedBytes`). */
   ip: string;
   family: IpFamily;
-  bytes: Uint8Array;
   /** undefined: every interface. */
   interfaces: ReadonlySet<string> | undefined;
+}
+
+/**
+ * The address bytes of an entry. Not kept in the entry: a speaker may own thousands of IPs, a
+ * small typed array costs about 300 bytes of heap each, and the bytes are needed only to join
+ * a multicast group and for the few rounds of a gratuitous burst.
+ */
+export function ownedBytes(e: OwnedEntry): Uint8Array {
+  const bytes = e.family === 4 ? parseIPv4(e.ip) : parseIPv6(e.ip);
+  if (bytes === undefined) throw new Error(`owned entry with an invalid IP: ${e.ip}`);
+  return bytes;
 }
 
 export class OwnedSet {
@@ -43,7 +54,6 @@ export class OwnedSet {
       map.set(ip.text, {
         ip: ip.text,
         family: ip.family,
-        bytes: ip.bytes,
         interfaces: names.length === 0 ? undefined : new Set(names),
       });
     }

@@ -55,7 +55,7 @@ export interface SocketFactory {
     onMessage: (m: ReceivedIcmp6) => void,
     onError: (err: Error) => void,
   ): NdpSocket;
-  /** More room for memberships on `iface`, when the NDP socket's is used up. */
+  /** A socket to hold multicast memberships on `iface` (see GroupMemberships). */
   openMembership(iface: NetInterface): MembershipOnlySocket;
 }
 

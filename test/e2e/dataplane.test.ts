@@ -16,10 +16,11 @@ function vip4(lab: Lab, i: number): string {
   return [...parts.slice(0, 3), (parts[3] ?? 0) + i].join(".");
 }
 
-/** The i-th address of the lab's IPv6 VIP range. */
+/** The i-th address of the lab's IPv6 VIP range (a /112: i < 65,536). */
 function vip6(lab: Lab, i: number): string {
   const base = parseIPv6(lab.addresses.vipCidr6.split("/")[0] ?? "") ?? new Uint8Array(16);
-  base[15] = i;
+  base[14] = i >> 8;
+  base[15] = i & 0xff;
   return formatIPv6(base);
 }
 
@@ -227,6 +228,26 @@ describe.runIf(prereqs("data plane e2e", ["root", "ip", "arping", "ndisc6", "set
         "eth9 to be dropped",
       );
       expect(await names()).toEqual(["eth0"]);
+    });
+
+    it("a takeover of 3,000 IPv6 addresses at once: every unsolicited advertisement goes out", async () => {
+      // Far more frames at once than a socket's send buffer holds: unpaced, the kernel refuses
+      // most of them (ENOBUFS) and neighbors keep the old MAC.
+      const ips = Array.from({ length: 3000 }, (_, i) => vip6(lab, 0x1000 + i));
+      await s2.own(ips.map((ip) => [ip, {}]));
+      const st = await eventually(
+        async () => {
+          const st = await s2.status();
+          return st.announcing.length === 0 ? st : undefined;
+        },
+        60_000,
+        "the bursts to end",
+      );
+      const perIP = ips.map((ip) => st.metrics.gratuitousSent[`ndp ${ip} eth0`] ?? 0);
+      expect(perIP.filter((n) => n !== 5)).toEqual([]);
+      expect(st.metrics.sendFailed).toEqual({});
+      // And the IPs answer: the client asks for the last one announced.
+      expect(await ndisc6(lab, ips[ips.length - 1] ?? "")).toEqual([mac("node-2")]);
     });
 
     it("an excluded interface answers nothing", async () => {

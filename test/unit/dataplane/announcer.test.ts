@@ -7,10 +7,16 @@ describe("GratuitousAnnouncer", () => {
 
   const setup = () => {
     const sent: [string, number][] = [];
-    const a = new GratuitousAnnouncer((ip) => sent.push([ip, Date.now()]), {
-      intervalMs: 1100,
-      count: 5,
-    });
+    const a = new GratuitousAnnouncer(
+      (ip) => {
+        sent.push([ip, Date.now()]);
+        return "sent";
+      },
+      {
+        intervalMs: 1100,
+        count: 5,
+      },
+    );
     return { a, sent, t0: Date.now() };
   };
 
@@ -45,12 +51,101 @@ describe("GratuitousAnnouncer", () => {
     expect(sent.filter(([ip]) => ip === "192.0.2.41").length).toBe(5);
   });
 
+  it("paces a takeover of many IPs: a batch at once, the rest in later turns, none lost", () => {
+    const sent: [string, number][] = [];
+    const a = new GratuitousAnnouncer(
+      (ip) => {
+        sent.push([ip, Date.now()]);
+        return "sent";
+      },
+      { intervalMs: 1100, count: 3 },
+      { batch: 50, retryMs: 5 },
+    );
+    const t0 = Date.now();
+    const ips = Array.from({ length: 1000 }, (_, i) => `2001:db8::1:${i.toString(16)}`);
+    for (const ip of ips) a.announce(ip);
+    expect(sent.length).toBe(50);
+    vi.advanceTimersByTime(0);
+    expect(sent.length).toBe(100); // one more batch in the next turn, not all at once
+    vi.advanceTimersByTime(10_000);
+    expect(sent.length).toBe(3000);
+    for (const ip of ips) {
+      const times = sent.filter(([x]) => x === ip).map(([, t]) => t - t0);
+      expect(times).toHaveLength(3);
+      const [a0 = NaN, a1 = NaN, a2 = NaN] = times;
+      expect(a1 - a0).toBeGreaterThanOrEqual(1100);
+      expect(a2 - a1).toBeGreaterThanOrEqual(1100);
+    }
+    // First rounds in the order the IPs were announced.
+    expect(sent.slice(0, 1000).map(([ip]) => ip)).toEqual(ips);
+    expect(a.active()).toEqual([]);
+  });
+
+  it("sends a round again after the kernel had no room, ahead of the others", () => {
+    const sent: [string, number][] = [];
+    let busyLeft = 3;
+    const a = new GratuitousAnnouncer(
+      (ip) => {
+        if (ip === "192.0.2.41" && busyLeft > 0) {
+          busyLeft--;
+          return "busy";
+        }
+        sent.push([ip, Date.now()]);
+        return "sent";
+      },
+      { intervalMs: 1100, count: 2 },
+      { batch: 10, retryMs: 5 },
+    );
+    const t0 = Date.now();
+    a.announce("192.0.2.40");
+    a.announce("192.0.2.41");
+    a.announce("192.0.2.42");
+    expect(sent.map(([ip]) => ip)).toEqual(["192.0.2.40"]);
+    vi.advanceTimersByTime(5);
+    expect(sent.map(([ip]) => ip)).toEqual(["192.0.2.40"]); // busy again at 5 ms
+    vi.advanceTimersByTime(10);
+    expect(sent.map(([ip, t]) => [ip, t - t0])).toEqual([
+      ["192.0.2.40", 0],
+      ["192.0.2.41", 15],
+      ["192.0.2.42", 15],
+    ]);
+    vi.advanceTimersByTime(5000);
+    expect(sent.filter(([ip]) => ip === "192.0.2.41").map(([, t]) => t - t0)).toEqual([15, 1115]);
+    expect(sent).toHaveLength(6);
+  });
+
+  it("drops queued rounds of a cancelled IP, and of a burst that started over", () => {
+    const sent: string[] = [];
+    const a = new GratuitousAnnouncer(
+      (ip) => {
+        sent.push(ip);
+        return "sent";
+      },
+      { intervalMs: 1100, count: 3 },
+      { batch: 2, retryMs: 5 },
+    );
+    for (const ip of ["192.0.2.40", "192.0.2.41", "192.0.2.42", "192.0.2.43"]) a.announce(ip);
+    a.cancel("192.0.2.42"); // still queued: never sent
+    a.announce("192.0.2.43"); // restarted while queued: one burst, not two
+    vi.advanceTimersByTime(10_000);
+    expect(sent.filter((ip) => ip === "192.0.2.42")).toHaveLength(0);
+    expect(sent.filter((ip) => ip === "192.0.2.43")).toHaveLength(3);
+    expect(sent.filter((ip) => ip === "192.0.2.40")).toHaveLength(3);
+    a.announce("192.0.2.44");
+    a.cancelAll();
+    vi.advanceTimersByTime(10_000);
+    expect(sent.filter((ip) => ip === "192.0.2.44")).toHaveLength(1);
+  });
+
   it("rejects a schedule that would never send", () => {
-    expect(() => new GratuitousAnnouncer(() => undefined, { intervalMs: 0, count: 5 })).toThrow(
+    expect(() => new GratuitousAnnouncer(() => "sent", { intervalMs: 0, count: 5 })).toThrow(
       RangeError,
     );
-    expect(() => new GratuitousAnnouncer(() => undefined, { intervalMs: 1000, count: 0 })).toThrow(
+    expect(() => new GratuitousAnnouncer(() => "sent", { intervalMs: 1000, count: 0 })).toThrow(
       RangeError,
     );
+    expect(
+      () => new GratuitousAnnouncer(() => "sent", { intervalMs: 1000, count: 1 }, { batch: 0 }),
+    ).toThrow(RangeError);
   });
 });
