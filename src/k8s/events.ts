@@ -45,8 +45,13 @@ export class EventRecorder implements EventSink {
     const prev = this.last.get(key);
     if (prev !== undefined && prev.message === message && now - prev.at < this.repeatWindowMs)
       return;
+    // Oldest first: an entry is moved to the end when renewed, so expired ones are at the front.
+    this.last.delete(key);
     this.last.set(key, { message, at: now });
-    if (this.last.size > 10_000) this.last.delete(this.last.keys().next().value ?? "");
+    for (const [k, v] of this.last) {
+      if (now - v.at < this.repeatWindowMs && this.last.size <= 10_000) break;
+      this.last.delete(k);
+    }
     // Written off the caller's path, a few at a time; failures are logged only.
     this.waiting.push(() => this.write(target, type, reason, message));
     this.pump();

@@ -47,6 +47,13 @@ export interface WatchResourceOptions<T> {
   idleTimeoutMs?: number;
   /** Objects per list page; default 500. */
   pageSize?: number;
+  /**
+   * Applied to every object as it arrives (list, watch, delete), before the cache keeps it and
+   * the handlers see it: a reader that needs few fields keeps only those (a real Node object
+   * carries its image list, a Service its last-applied annotation). It must keep
+   * metadata.name, namespace and resourceVersion. Default: drop metadata.managedFields.
+   */
+  transform?: (obj: T) => T;
 }
 
 const MIN_DELAY_MS = 1_000;
@@ -72,16 +79,12 @@ export function watchResource<T extends KubernetesObject>(
   const synced = new Promise<void>((resolve) => (resolveSynced = resolve));
 
   const keyOf = (obj: T) => `${obj.metadata?.namespace ?? ""}/${obj.metadata?.name ?? ""}`;
-  // The cache keeps the very objects it hands out: dropping managedFields here (barelb never
-  // reads them, and they are often larger than the rest of a Service) shrinks the cache.
-  const slim = (obj: T): T => {
-    if (obj.metadata?.managedFields !== undefined) delete obj.metadata.managedFields;
-    return obj;
-  };
-  const upsert = (obj: T) => {
+  const slim = opts.transform ?? dropManagedFields;
+  const upsert = (received: T) => {
+    const obj = slim(received);
     const key = keyOf(obj);
     const old = objects.get(key);
-    objects.set(key, slim(obj));
+    objects.set(key, obj);
     if (old === undefined) handlers.add?.(obj);
     else if (old.metadata?.resourceVersion !== obj.metadata?.resourceVersion)
       handlers.update?.(obj);
@@ -171,8 +174,9 @@ export function watchResource<T extends KubernetesObject>(
                 upsert(ev.object);
                 break;
               case "DELETED": {
-                objects.delete(keyOf(ev.object));
-                handlers.delete?.(slim(ev.object));
+                const obj = slim(ev.object);
+                objects.delete(keyOf(obj));
+                handlers.delete?.(obj);
                 break;
               }
               case "BOOKMARK":
@@ -252,4 +256,13 @@ export function watchResource<T extends KubernetesObject>(
       await loop;
     },
   };
+}
+
+/**
+ * The cache keeps the very objects it hands out: dropping managedFields (barelb never reads
+ * them, and they are often larger than the rest of a Service) shrinks it.
+ */
+export function dropManagedFields<T extends KubernetesObject>(obj: T): T {
+  if (obj.metadata?.managedFields !== undefined) delete obj.metadata.managedFields;
+  return obj;
 }

@@ -24,7 +24,14 @@ import {
   newHeartbeatToken,
 } from "./heartbeat-codec.js";
 import { OwnLease, SPEAKER_LEASE_LABELS, SPEAKER_LEASE_PREFIX } from "./own-lease.js";
-import { announcedIPs, endpointSummaries, nodeFacts } from "./world.js";
+import {
+  announcedIPs,
+  endpointSummaries,
+  nodeFacts,
+  slimEndpointSlice,
+  slimNode,
+  slimService,
+} from "./world.js";
 
 /**
  * `barelb speaker`: on every node. Watches Services, EndpointSlices, Nodes, the pool
@@ -101,6 +108,7 @@ export function runSpeaker(opts: SpeakerOptions, stop: AbortSignal): SpeakerHand
   const services = watch(
     watchResource<V1Service>({
       client,
+      transform: slimService,
       path: resourcePath(RESOURCES.services),
       handlers: { add: schedule, update: schedule, delete: schedule },
       log,
@@ -110,6 +118,7 @@ export function runSpeaker(opts: SpeakerOptions, stop: AbortSignal): SpeakerHand
   const slices = watch(
     watchResource<V1EndpointSlice>({
       client,
+      transform: slimEndpointSlice,
       path: resourcePath(RESOURCES.endpointSlices),
       handlers: { add: schedule, update: schedule, delete: schedule },
       log,
@@ -119,6 +128,7 @@ export function runSpeaker(opts: SpeakerOptions, stop: AbortSignal): SpeakerHand
   const nodes = watch(
     watchResource<V1Node>({
       client,
+      transform: slimNode,
       path: resourcePath(RESOURCES.nodes),
       handlers: { add: schedule, update: schedule, delete: schedule },
       log,

@@ -2,6 +2,7 @@ import type { V1EndpointSlice, V1Node, V1Service } from "@kubernetes/client-node
 import { findPool, findPoolForIP, type Config, type Pool } from "../config/index.js";
 import {
   ALLOCATED_FROM_POOL,
+  ANNOTATION_PREFIXES,
   isHandled,
   serviceKey,
   statusIPs,
@@ -14,8 +15,77 @@ import type { IPFacts, NodeFacts, ServiceFacts } from "./election.js";
  * objects its informers cache. Every speaker runs the same functions on the same objects.
  */
 
+const SERVICE_NAME_LABEL = "kubernetes.io/service-name";
+const NETWORK_UNAVAILABLE = "NetworkUnavailable";
+
+// ---- what the speaker's caches keep -------------------------------------------------------
+// A speaker caches every Service, EndpointSlice and Node of the cluster, so it keeps of each
+// only the fields the functions below (and its Events) read; the rest is dropped as objects
+// arrive. The unit tests check that the election's facts are the same either way.
+
+/** A Service as the speaker keeps it: identity, barelb's annotations, type, class, policy, IPs. */
+export function slimService(svc: V1Service): V1Service {
+  const m = svc.metadata ?? {};
+  const annotations = Object.entries(m.annotations ?? {}).filter(([k]) =>
+    ANNOTATION_PREFIXES.some((p) => k.startsWith(p)),
+  );
+  const spec = svc.spec ?? {};
+  const ingress = svc.status?.loadBalancer?.ingress;
+  return {
+    metadata: {
+      name: m.name,
+      namespace: m.namespace,
+      uid: m.uid,
+      resourceVersion: m.resourceVersion,
+      ...(annotations.length > 0 ? { annotations: Object.fromEntries(annotations) } : {}),
+    },
+    spec: {
+      type: spec.type,
+      loadBalancerClass: spec.loadBalancerClass,
+      externalTrafficPolicy: spec.externalTrafficPolicy,
+    },
+    ...(ingress === undefined
+      ? {}
+      : { status: { loadBalancer: { ingress: ingress.map((i) => ({ ip: i.ip })) } } }),
+  };
+}
+
+/** An EndpointSlice as the speaker keeps it: its Service, and each endpoint's node and state. */
+export function slimEndpointSlice(slice: V1EndpointSlice): V1EndpointSlice {
+  const m = slice.metadata ?? {};
+  const service = m.labels?.[SERVICE_NAME_LABEL];
+  return {
+    addressType: slice.addressType,
+    metadata: {
+      name: m.name,
+      namespace: m.namespace,
+      resourceVersion: m.resourceVersion,
+      ...(service === undefined ? {} : { labels: { [SERVICE_NAME_LABEL]: service } }),
+    },
+    endpoints: (slice.endpoints ?? []).map((e) => ({
+      addresses: [],
+      nodeName: e.nodeName,
+      conditions: { ready: e.conditions?.ready, serving: e.conditions?.serving },
+    })),
+  };
+}
+
+/** A Node as the speaker keeps it: name, labels and the NetworkUnavailable condition. */
+export function slimNode(n: V1Node): V1Node {
+  const m = n.metadata ?? {};
+  const conditions = (n.status?.conditions ?? [])
+    .filter((c) => c.type === NETWORK_UNAVAILABLE)
+    .map((c) => ({ type: c.type, status: c.status }));
+  return {
+    metadata: { name: m.name, resourceVersion: m.resourceVersion, labels: m.labels },
+    status: { conditions },
+  };
+}
+
+// ---- election facts ---------------------------------------------------------------------
+
 export function nodeFacts(n: V1Node): NodeFacts {
-  const cond = n.status?.conditions?.find((c) => c.type === "NetworkUnavailable");
+  const cond = n.status?.conditions?.find((c) => c.type === NETWORK_UNAVAILABLE);
   return {
     name: n.metadata?.name ?? "",
     labels: n.metadata?.labels ?? {},
@@ -32,7 +102,7 @@ interface EndpointSummary {
 export function endpointSummaries(slices: Iterable<V1EndpointSlice>): Map<string, EndpointSummary> {
   const out = new Map<string, EndpointSummary>();
   for (const slice of slices) {
-    const svc = slice.metadata?.labels?.["kubernetes.io/service-name"];
+    const svc = slice.metadata?.labels?.[SERVICE_NAME_LABEL];
     if (svc === undefined) continue;
     const key = `${slice.metadata?.namespace ?? ""}/${svc}`;
     let sum = out.get(key);

@@ -1,7 +1,16 @@
 import { describe, expect, it } from "vitest";
+import fc from "fast-check";
 import type { V1EndpointSlice, V1Node, V1Service } from "@kubernetes/client-node";
 import { parseConfig, type Config } from "../../../src/config/index.js";
-import { announcedIPs, endpointSummaries, nodeFacts } from "../../../src/speaker/world.js";
+import { eventTarget } from "../../../src/controller/service-controller.js";
+import {
+  announcedIPs,
+  endpointSummaries,
+  nodeFacts,
+  slimEndpointSlice,
+  slimNode,
+  slimService,
+} from "../../../src/speaker/world.js";
 
 const config = ((): Config => {
   const r = parseConfig(`address-pools:
@@ -92,5 +101,174 @@ describe("speaker world", () => {
       ["shop/b", false, 0, []],
     ]);
     expect(ips.get("2001:db8::1:5")?.pool).toBe("v6");
+  });
+});
+
+// ---- the slim cache copies ------------------------------------------------------------------
+
+const word = fc.constantFrom("a", "b", "web", "db", "x");
+const maybe = <T>(a: fc.Arbitrary<T>) => fc.option(a, { nil: undefined });
+const annotationKey = fc.constantFrom(
+  "barelb.io/ip-allocated-from-pool",
+  "metallb.universe.tf/ip-allocated-from-pool",
+  "barelb.io/allow-shared-ip",
+  "kubectl.kubernetes.io/last-applied-configuration",
+  "example.com/other",
+);
+const fullService: fc.Arbitrary<V1Service> = fc.record({
+  metadata: fc.record({
+    namespace: word,
+    name: word,
+    uid: fc.uuid(),
+    resourceVersion: fc.nat().map(String),
+    labels: fc.dictionary(word, word),
+    annotations: maybe(fc.dictionary(annotationKey, fc.constantFrom("lan", "v6", "nope", "k"))),
+    managedFields: fc.constant([{ manager: "kubectl", operation: "Apply" }]),
+  }),
+  spec: fc.record({
+    type: fc.constantFrom("LoadBalancer", "ClusterIP", "NodePort"),
+    loadBalancerClass: maybe(fc.constantFrom("", "someone.else/lb")),
+    externalTrafficPolicy: maybe(fc.constantFrom("Cluster", "Local")),
+    ports: fc.constant([{ name: "http", port: 80, protocol: "TCP" }]),
+    selector: fc.dictionary(word, word),
+    clusterIP: fc.constant("10.96.0.10"),
+  }),
+  status: maybe(
+    fc.record({
+      loadBalancer: fc.record({
+        ingress: maybe(
+          fc.array(
+            fc.record({
+              ip: maybe(fc.constantFrom("192.0.2.40", "192.0.2.41", "2001:db8::1:5", "bad")),
+              hostname: maybe(fc.constant("lb.example")),
+              ipMode: maybe(fc.constant("VIP")),
+            }),
+            { maxLength: 2 },
+          ),
+        ),
+      }),
+    }),
+  ),
+});
+const fullSlice: fc.Arbitrary<V1EndpointSlice> = fc.record({
+  addressType: fc.constantFrom("IPv4", "IPv6"),
+  metadata: fc.record({
+    namespace: word,
+    name: word,
+    resourceVersion: fc.nat().map(String),
+    labels: maybe(
+      fc.record(
+        {
+          "kubernetes.io/service-name": word,
+          "endpointslice.kubernetes.io/managed-by": fc.constant("endpointslice-controller"),
+        },
+        { requiredKeys: ["endpointslice.kubernetes.io/managed-by"] },
+      ),
+    ),
+  }),
+  endpoints: fc.array(
+    fc.record({
+      addresses: fc.constant(["10.0.0.1"]),
+      nodeName: maybe(fc.constantFrom("n1", "n2", "n3")),
+      zone: maybe(fc.constant("z1")),
+      conditions: maybe(fc.record({ ready: maybe(fc.boolean()), serving: maybe(fc.boolean()) })),
+      targetRef: fc.constant({ kind: "Pod", name: "p" }),
+    }),
+    { maxLength: 4 },
+  ),
+  ports: fc.constant([{ name: "http", port: 80 }]),
+});
+const fullNode: fc.Arbitrary<V1Node> = fc.record({
+  metadata: fc.record({
+    name: fc.constantFrom("n1", "n2", "n3"),
+    resourceVersion: fc.nat().map(String),
+    labels: maybe(
+      fc.dictionary(
+        fc.constantFrom("zone", "node.kubernetes.io/exclude-from-external-load-balancers"),
+        word,
+      ),
+    ),
+  }),
+  status: fc.record({
+    conditions: fc.array(
+      fc.record({
+        type: fc.constantFrom("Ready", "NetworkUnavailable", "MemoryPressure"),
+        status: fc.constantFrom("True", "False", "Unknown"),
+        reason: fc.constant("KubeletReady"),
+      }),
+      { maxLength: 3 },
+    ),
+    images: fc.constant([{ names: ["registry.example/app:1"], sizeBytes: 1 }]),
+    addresses: fc.constant([{ type: "InternalIP", address: "192.0.2.11" }]),
+  }),
+});
+
+/** What the speaker reads of the world: the election facts and its Events' targets. */
+function view(services: V1Service[], slices: V1EndpointSlice[], lbClass: string | undefined) {
+  const ips = announcedIPs(services, endpointSummaries(slices), config, lbClass);
+  return [...ips].map(([ip, a]) => ({
+    ip,
+    pool: a.pool,
+    interfaces: a.interfaces,
+    nodeSelectors: a.nodeSelectors,
+    services: a.services.map((f) => ({ ...f, endpointNodes: [...f.endpointNodes].sort() })),
+    targets: a.holders.map(eventTarget),
+  }));
+}
+
+describe("speaker cache copies", () => {
+  it("give the same election facts and Event targets as the full objects", () => {
+    fc.assert(
+      fc.property(
+        fc.array(fullService, { maxLength: 6 }),
+        fc.array(fullSlice, { maxLength: 6 }),
+        fc.array(fullNode, { maxLength: 3 }),
+        maybe(fc.constant("someone.else/lb")),
+        (services, slices, nodes, lbClass) => {
+          // The copies are made first: the originals must come out of it unchanged too.
+          const before = structuredClone({ services, slices, nodes });
+          const slim = {
+            services: services.map(slimService),
+            slices: slices.map(slimEndpointSlice),
+            nodes: nodes.map(slimNode),
+          };
+          expect({ services, slices, nodes }).toEqual(before);
+          expect(view(slim.services, slim.slices, lbClass)).toEqual(
+            view(services, slices, lbClass),
+          );
+          expect(slim.nodes.map(nodeFacts)).toEqual(nodes.map(nodeFacts));
+          for (const [i, s] of slim.services.entries()) {
+            expect(s.metadata?.resourceVersion).toBe(services[i]?.metadata?.resourceVersion);
+          }
+        },
+      ),
+      { numRuns: 500 },
+    );
+  });
+
+  it("drop what the speaker never reads", () => {
+    const svc = slimService({
+      metadata: {
+        name: "web",
+        namespace: "shop",
+        annotations: {
+          "kubectl.kubernetes.io/last-applied-configuration": "{...}",
+          "barelb.io/ip-allocated-from-pool": "lan",
+        },
+        labels: { app: "web" },
+      },
+      spec: { type: "LoadBalancer", ports: [{ port: 80 }], selector: { app: "web" } },
+    });
+    expect(svc.metadata?.annotations).toEqual({ "barelb.io/ip-allocated-from-pool": "lan" });
+    expect(svc.metadata?.labels).toBeUndefined();
+    expect(svc.spec?.ports).toBeUndefined();
+    const node = slimNode({
+      metadata: { name: "n1" },
+      status: {
+        images: [{ names: ["app:1"], sizeBytes: 1 }],
+        conditions: [{ type: "Ready", status: "True" }],
+      },
+    });
+    expect(node.status).toEqual({ conditions: [] });
   });
 });
