@@ -18,3 +18,4 @@ export {
 } from "./metrics.js";
 export { DEFAULT_ANNOUNCE_SCHEDULE, type AnnounceSchedule } from "./announcer.js";
 export type { DataPlaneLogger } from "./log.js";
+export { trimMemory } from "./native.js";

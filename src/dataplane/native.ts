@@ -56,6 +56,8 @@ export interface NativeAddon {
     ) => void,
     onError: (err: AddonError) => void,
   ) => NativeIcmp6Socket;
+  /** glibc's malloc_trim(0): true if memory went back to the kernel; undefined without glibc. */
+  trimMemory(): boolean | undefined;
   napiVersion: number;
 }
 
@@ -85,6 +87,14 @@ export function loadAddon(): NativeAddon {
     throw new Error(`cannot load ${path}`, { cause: e });
   }
   return cached;
+}
+
+/**
+ * Returns memory the C library keeps after it was freed to the kernel (glibc malloc_trim):
+ * true if some was released, false if none, undefined where the C library cannot.
+ */
+export function trimMemory(): boolean | undefined {
+  return loadAddon().trimMemory();
 }
 
 export function isAddonError(e: unknown): e is AddonError {
