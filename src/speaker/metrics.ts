@@ -1,34 +1,28 @@
 import { Counter, Gauge, Histogram, type Registry } from "prom-client";
 import type { DataPlaneMetrics, Protocol } from "../dataplane/index.js";
 import type { HeartbeatMetrics } from "./heartbeat.js";
+import { PerIPMetrics } from "./ip-metrics.js";
 
 /**
  * The speaker's Prometheus metrics. Also the data plane's metrics sink: per-IP counters
- * exist only for IPs this node owns, so their label sets stay bounded.
+ * exist only for IPs this node owns (see PerIPMetrics), so their label sets stay bounded.
  */
 export class SpeakerMetrics implements DataPlaneMetrics {
   /** The heartbeat transport's counters (a separate object: its method names overlap). */
   readonly heartbeat: HeartbeatMetrics;
-  readonly announced: Gauge<"ip">;
   readonly members: Gauge;
   readonly membershipChanges: Counter<"change" | "reason">;
   readonly ownershipChanges: Counter<"change">;
   readonly apiHealthy: Gauge;
   readonly fenced: Gauge;
-  private readonly requests: Counter<"protocol" | "ip" | "interface">;
-  private readonly replies: Counter<"protocol" | "ip" | "interface">;
-  private readonly gratuitous: Counter<"protocol" | "ip" | "interface">;
+  private readonly perIP: PerIPMetrics;
   private readonly ignoredFrames: Counter<"protocol" | "interface" | "reason">;
   private readonly sendFailures: Counter<"protocol" | "interface" | "code">;
 
-  constructor(registry: Registry) {
+  /** `announcedIPs`: the IPs this node announces now. */
+  constructor(registry: Registry, announcedIPs: () => Iterable<string>) {
     const registers = [registry];
-    this.announced = new Gauge({
-      name: "barelb_speaker_announced",
-      help: "1 for each IP this node announces",
-      labelNames: ["ip"],
-      registers,
-    });
+    this.perIP = new PerIPMetrics(registry, announcedIPs);
     this.members = new Gauge({
       name: "barelb_speaker_members",
       help: "Speakers eligible to announce, as this node sees them",
@@ -91,25 +85,6 @@ export class SpeakerMetrics implements DataPlaneMetrics {
       dropped: (reason) => hbDropped.inc({ reason }),
       timerLate: (ms) => hbLate.observe(ms / 1000),
     };
-    const labelNames = ["protocol", "ip", "interface"] as const;
-    this.requests = new Counter({
-      name: "barelb_requests_received_total",
-      help: "ARP requests / neighbor solicitations received for owned IPs",
-      labelNames,
-      registers,
-    });
-    this.replies = new Counter({
-      name: "barelb_replies_sent_total",
-      help: "ARP replies / neighbor advertisements sent",
-      labelNames,
-      registers,
-    });
-    this.gratuitous = new Counter({
-      name: "barelb_gratuitous_sent_total",
-      help: "Gratuitous ARPs / unsolicited neighbor advertisements sent",
-      labelNames,
-      registers,
-    });
     this.ignoredFrames = new Counter({
       name: "barelb_requests_ignored_total",
       help: "Frames received and not answered, by reason",
@@ -124,14 +99,14 @@ export class SpeakerMetrics implements DataPlaneMetrics {
     });
   }
 
-  requestReceived(protocol: Protocol, ip: string, iface: string): void {
-    this.requests.inc({ protocol, ip, interface: iface });
+  requestReceived(_protocol: Protocol, ip: string, iface: string): void {
+    this.perIP.requestReceived(ip, iface);
   }
-  replySent(protocol: Protocol, ip: string, iface: string): void {
-    this.replies.inc({ protocol, ip, interface: iface });
+  replySent(_protocol: Protocol, ip: string, iface: string): void {
+    this.perIP.replySent(ip, iface);
   }
-  gratuitousSent(protocol: Protocol, ip: string, iface: string): void {
-    this.gratuitous.inc({ protocol, ip, interface: iface });
+  gratuitousSent(_protocol: Protocol, ip: string, iface: string): void {
+    this.perIP.gratuitousSent(ip, iface);
   }
   ignored(protocol: Protocol, iface: string, reason: string): void {
     this.ignoredFrames.inc({ protocol, interface: iface, reason });
@@ -140,8 +115,8 @@ export class SpeakerMetrics implements DataPlaneMetrics {
     this.sendFailures.inc({ protocol, interface: iface, code });
   }
 
-  /** An IP is no longer announced here: its gauge goes (counters stay, bounded by IPs ever owned). */
+  /** An IP is no longer announced here: its counters go (the gauge follows the owned set). */
   forgetIP(ip: string): void {
-    this.announced.remove({ ip });
+    this.perIP.forget(ip);
   }
 }
