@@ -21,28 +21,57 @@ const NETWORK_UNAVAILABLE = "NetworkUnavailable";
 // ---- what the speaker's caches keep -------------------------------------------------------
 // A speaker caches every Service, EndpointSlice and Node of the cluster, so it keeps of each
 // only the fields the functions below (and its Events) read; the rest is dropped as objects
-// arrive. The unit tests check that the election's facts are the same either way.
+// arrive. The unit tests check that the election's facts are the same either way. Strings
+// that repeat across objects (namespaces, node names, types, pool names) are kept once, and
+// endpoint conditions are shared objects: JSON.parse makes a fresh copy of each per object.
+
+const interned = new Map<string, string>();
+/** One copy of a short, repeating string (bounded: past 10,000 distinct ones, no more kept). */
+function intern<T extends string | undefined>(s: T): T {
+  if (s === undefined || s.length > 64) return s;
+  const have = interned.get(s);
+  if (have !== undefined) return have as T;
+  if (interned.size < 10_000) interned.set(s, s);
+  return s;
+}
+
+const NO_ADDRESSES: string[] = [];
+Object.freeze(NO_ADDRESSES);
+const conditionObjects = new Map<string, { ready?: boolean; serving?: boolean }>();
+/** A shared, frozen copy of an endpoint's ready/serving conditions (nine possible). */
+function conditions(c: { ready?: boolean; serving?: boolean } | undefined) {
+  const key = `${String(c?.ready)}/${String(c?.serving)}`;
+  let o = conditionObjects.get(key);
+  if (o === undefined) {
+    o = Object.freeze({
+      ...(c?.ready === undefined ? {} : { ready: c.ready }),
+      ...(c?.serving === undefined ? {} : { serving: c.serving }),
+    });
+    conditionObjects.set(key, o);
+  }
+  return o;
+}
 
 /** A Service as the speaker keeps it: identity, barelb's annotations, type, class, policy, IPs. */
 export function slimService(svc: V1Service): V1Service {
   const m = svc.metadata ?? {};
-  const annotations = Object.entries(m.annotations ?? {}).filter(([k]) =>
-    ANNOTATION_PREFIXES.some((p) => k.startsWith(p)),
-  );
+  const annotations = Object.entries(m.annotations ?? {})
+    .filter(([k]) => ANNOTATION_PREFIXES.some((p) => k.startsWith(p)))
+    .map(([k, v]) => [k, intern(v)] as const);
   const spec = svc.spec ?? {};
   const ingress = svc.status?.loadBalancer?.ingress;
   return {
     metadata: {
       name: m.name,
-      namespace: m.namespace,
+      namespace: intern(m.namespace),
       uid: m.uid,
       resourceVersion: m.resourceVersion,
       ...(annotations.length > 0 ? { annotations: Object.fromEntries(annotations) } : {}),
     },
     spec: {
-      type: spec.type,
-      loadBalancerClass: spec.loadBalancerClass,
-      externalTrafficPolicy: spec.externalTrafficPolicy,
+      type: intern(spec.type),
+      loadBalancerClass: intern(spec.loadBalancerClass),
+      externalTrafficPolicy: intern(spec.externalTrafficPolicy),
     },
     ...(ingress === undefined
       ? {}
@@ -55,17 +84,17 @@ export function slimEndpointSlice(slice: V1EndpointSlice): V1EndpointSlice {
   const m = slice.metadata ?? {};
   const service = m.labels?.[SERVICE_NAME_LABEL];
   return {
-    addressType: slice.addressType,
+    addressType: intern(slice.addressType),
     metadata: {
       name: m.name,
-      namespace: m.namespace,
+      namespace: intern(m.namespace),
       resourceVersion: m.resourceVersion,
       ...(service === undefined ? {} : { labels: { [SERVICE_NAME_LABEL]: service } }),
     },
     endpoints: (slice.endpoints ?? []).map((e) => ({
-      addresses: [],
-      nodeName: e.nodeName,
-      conditions: { ready: e.conditions?.ready, serving: e.conditions?.serving },
+      addresses: NO_ADDRESSES,
+      nodeName: intern(e.nodeName),
+      conditions: conditions(e.conditions),
     })),
   };
 }
