@@ -40,6 +40,7 @@ export async function runCli(argv: readonly string[], io?: ProgramIO): Promise<n
       await runProgram("controller", args, {}, runController);
     },
     speaker: async (args: SpeakerArgs) => {
+      (await import("../speaker/node-flags.js")).applySpeakerNodeFlags();
       const { runSpeaker } = await import("../speaker/run.js");
       await runProgram("speaker", args, { node: args.nodeName }, runSpeaker);
     },

@@ -11,6 +11,7 @@ import {
   type V1Service,
 } from "@kubernetes/client-node";
 import { loadKubeConfig } from "../k8s/client.js";
+import { SPEAKER_NODE_FLAGS } from "../speaker/node-flags.js";
 import { packageRoot } from "../util/paths.js";
 import { isRunning, processRef, spawnProcess, terminate, type ProcessRef } from "../util/proc.js";
 import { freePort } from "./controlplane.js";
@@ -62,16 +63,23 @@ export class LabCluster {
     return [join(packageRoot(), "dist", "cli", "main.js")];
   }
 
-  private launch(name: string, argv: string[], netns?: string): ProcessRef {
+  private launch(
+    name: string,
+    argv: string[],
+    netns?: string,
+    nodeArgs: readonly string[] = [],
+    env: Record<string, string> = {},
+  ): ProcessRef {
     const log = openSync(join(this.lab.record.dir, "logs", `${name}.log`), "a");
     try {
       const [file, ...args] =
         netns === undefined
-          ? [process.execPath, ...argv]
-          : ["ip", "netns", "exec", netns, process.execPath, ...argv];
+          ? [process.execPath, ...nodeArgs, ...argv]
+          : ["ip", "netns", "exec", netns, process.execPath, ...nodeArgs, ...argv];
       const child = spawnProcess(file, args, {
         tied: this.lab.record.owner !== null,
         stdio: ["ignore", log, log],
+        env: { ...process.env, ...env },
       });
       child.on("error", () => undefined);
       this.children.add(child);
@@ -104,7 +112,15 @@ export class LabCluster {
     ]);
   }
 
-  startSpeaker(node: string): ProcessRef {
+  /**
+   * Starts the speaker of `node`. `nodeArgs` go to Node itself; by default the speaker's
+   * memory flags, as the chart gives them. `env` is added to the speaker's environment.
+   */
+  startSpeaker(
+    node: string,
+    nodeArgs: readonly string[] = SPEAKER_NODE_FLAGS,
+    env: Record<string, string> = {},
+  ): ProcessRef {
     const host = this.lab.node(node);
     const ref = this.launch(
       `speaker-${node}`,
@@ -122,6 +138,8 @@ export class LabCluster {
         ...(this.opts.speakerArgs ?? []),
       ],
       host.netns,
+      nodeArgs,
+      env,
     );
     this.speakers.set(node, ref);
     return ref;

@@ -7,6 +7,7 @@ import {
   DataPlane,
   interfacePolicy,
   NetlinkInterfaces,
+  trimMemory,
   type Ownership,
 } from "../dataplane/index.js";
 import { RESOURCES, resourcePath, type KubeClient } from "../k8s/api.js";
@@ -24,6 +25,7 @@ import {
   newHeartbeatToken,
 } from "./heartbeat-codec.js";
 import { OwnLease, SPEAKER_LEASE_LABELS, SPEAKER_LEASE_PREFIX } from "./own-lease.js";
+import { SPEAKER_NODE_FLAGS, startedWithSpeakerNodeFlags } from "./node-flags.js";
 import {
   announcedIPs,
   endpointSummaries,
@@ -68,7 +70,7 @@ export function runSpeaker(opts: SpeakerOptions, stop: AbortSignal): SpeakerHand
   const { client, namespace, nodeName: self, log } = opts;
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: "barelb_speaker_" });
-  const metrics = new SpeakerMetrics(registry);
+  const metrics = new SpeakerMetrics(registry, () => owned.keys());
   const events = new EventRecorder(client, "barelb-speaker", self, log);
   const token = newHeartbeatToken();
   const incarnation = Date.now();
@@ -208,7 +210,6 @@ export function runSpeaker(opts: SpeakerOptions, stop: AbortSignal): SpeakerHand
     for (const [ip, own] of next) {
       if (owned.has(ip)) continue;
       metrics.ownershipChanges.inc({ change: "gained" });
-      metrics.announced.set({ ip }, 1);
       const wanted = own.interfaces ?? [...usable];
       const present = wanted.filter((i) => usable.has(i));
       for (const svc of ips.get(ip)?.holders ?? []) {
@@ -305,6 +306,10 @@ export function runSpeaker(opts: SpeakerOptions, stop: AbortSignal): SpeakerHand
     await transport.start();
     ownLease.start();
     const ticker = setInterval(() => metrics.apiHealthy.set(ownLease.apiHealthy() ? 1 : 0), 1_000);
+    // glibc keeps memory freed after a burst (list pages, Events, TLS records) mapped; give it
+    // back now and then (measured: about 10 MiB of 110 after taking over 5,000 IPs).
+    const trimmer = setInterval(() => trimMemory(), 30_000);
+    trimmer.unref();
     const server = await startHttpServer(
       opts.metricsAddress,
       opts.metricsPort,
@@ -327,6 +332,12 @@ export function runSpeaker(opts: SpeakerOptions, stop: AbortSignal): SpeakerHand
     setTimeout(schedule, quietMs + 1).unref();
     schedule();
     log.info({ node: self, heartbeat: address }, "speaker running");
+    if (!startedWithSpeakerNodeFlags()) {
+      log.info(
+        { nodeFlags: SPEAKER_NODE_FLAGS.join(" ") },
+        "Node was started without the speaker's flags (the Helm chart gives them): it will use more memory",
+      );
+    }
 
     await new Promise<void>((resolve) => {
       if (stop.aborted) resolve();
@@ -334,6 +345,7 @@ export function runSpeaker(opts: SpeakerOptions, stop: AbortSignal): SpeakerHand
     });
     // Graceful stop: stop answering at once, tell the peers, delete the Lease.
     clearInterval(ticker);
+    clearInterval(trimmer);
     dataplane.setOwned(new Map());
     await transport.leave();
     await ownLease.stop(true);

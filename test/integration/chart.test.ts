@@ -26,6 +26,7 @@ import { buildProgram, type Actions } from "../../src/cli/program.js";
 import { extractConfigText, parseConfig } from "../../src/config/index.js";
 import { mergePatch } from "../../src/k8s/client.js";
 import { ensureControlPlaneBinaries } from "../../src/lab/controlplane.js";
+import { SPEAKER_NODE_FLAGS } from "../../src/speaker/node-flags.js";
 import { packageRoot } from "../../src/util/paths.js";
 import { ensureHelm, helm, helmUnavailable, type HelmResult } from "../helpers/helm.js";
 import {
@@ -257,6 +258,7 @@ describe.runIf(helmProblem === null)("Helm chart charts/barelb", () => {
       priorityClassName: "system-node-critical",
       podAnnotations: { "example.com/note": "speaker" },
       extraArgs: ["--log-level=debug"],
+      nodeFlags: ["--max-semi-space-size=2", "--max-old-space-size=96"],
     },
   };
 
@@ -342,6 +344,9 @@ describe.runIf(helmProblem === null)("Helm chart charts/barelb", () => {
       { name: "POD_NAMESPACE", valueFrom: { fieldRef: { fieldPath: "metadata.namespace" } } },
       { name: "POD_NAME", valueFrom: { fieldRef: { fieldPath: "metadata.name" } } },
     ]);
+    // Node runs with the speaker's memory flags (src/speaker/node-flags.ts), the image's entry
+    // point with flags in front.
+    expect(c.command).toEqual(["node", ...SPEAKER_NODE_FLAGS, "/app/dist/cli/main.js"]);
     expect(c.ports).toEqual([
       { name: "metrics", containerPort: 7473, protocol: "TCP" },
       { name: "heartbeat", containerPort: 7946, protocol: "UDP" },
@@ -579,6 +584,19 @@ describe.runIf(helmProblem === null)("Helm chart charts/barelb", () => {
       expect(sa.metadata).toMatchObject({ annotations: { "example.com/owner": "net" } });
     });
 
+    it("speaker.nodeFlags: Node's flags in the command, or the image's entry point when empty", async () => {
+      const command = (objects: K8sObject[]) => container(find(objects, "DaemonSet")).command;
+      expect(command(await render(allOptions))).toEqual([
+        "node",
+        "--max-semi-space-size=2",
+        "--max-old-space-size=96",
+        "/app/dist/cli/main.js",
+      ]);
+      expect(command(await render({ speaker: { nodeFlags: [] } }))).toBeUndefined();
+      // Only the speaker: the controller runs the image's entry point.
+      expect(container(find(await render({}), "Deployment")).command).toBeUndefined();
+    });
+
     it("control-plane tolerations can be turned off", async () => {
       const ds = find(await render({ speaker: { tolerateControlPlane: false } }), "DaemonSet");
       expect(ds.spec?.template.spec?.tolerations).toBeUndefined();
@@ -761,6 +779,11 @@ describe.runIf(helmProblem === null)("Helm chart charts/barelb", () => {
       "a flag without dashes",
       { controller: { extraArgs: ["retry-period=1s"] } },
       "controller.extraArgs.0: Does not match pattern",
+    ],
+    [
+      "a Node flag without dashes",
+      { speaker: { nodeFlags: ["max-semi-space-size=1"] } },
+      "speaker.nodeFlags.0: Does not match pattern",
     ],
     [
       "a bad protocol",

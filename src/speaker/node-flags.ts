@@ -1,0 +1,33 @@
+import { setFlagsFromString } from "node:v8";
+
+/**
+ * The speaker's memory settings. A speaker runs on every node, so what it holds is paid once
+ * per node; these were chosen with `npm run bench -- speaker-memory` (see the README).
+ *
+ * Given on Node's command line: the chart's speaker container runs
+ * `node <SPEAKER_NODE_FLAGS> /app/dist/cli/main.js speaker ...`, and the lab starts its
+ * speakers the same way.
+ * - `--max-semi-space-size=1`: a young generation of 1 MiB per semi-space instead of growing
+ *   to 16. The speaker's garbage is short-lived (frames, watch events); the larger young
+ *   generation was the largest part of its memory. Only works from the start.
+ * - `--no-opt --no-maglev`: no optimizing compilers; their code and working memory cost more
+ *   than the speaker's hot paths (answering ARP/NDP, recomputing ownership) gain from them.
+ *   The baseline compiler still runs. `bench/arp.ts` measures the data plane both ways.
+ */
+export const SPEAKER_NODE_FLAGS = ["--max-semi-space-size=1", "--no-opt", "--no-maglev"] as const;
+
+/** Of those, the ones V8 also takes at run time. */
+const RUNTIME_FLAGS = ["--no-opt", "--no-maglev"] as const;
+
+/** Whether Node was started with every one of SPEAKER_NODE_FLAGS. */
+export function startedWithSpeakerNodeFlags(): boolean {
+  return SPEAKER_NODE_FLAGS.every((f) => process.execArgv.includes(f));
+}
+
+/**
+ * For a speaker started without SPEAKER_NODE_FLAGS: sets those V8 takes at run time (it then
+ * gets part of the saving; its startup log says so).
+ */
+export function applySpeakerNodeFlags(): void {
+  if (!startedWithSpeakerNodeFlags()) for (const f of RUNTIME_FLAGS) setFlagsFromString(f);
+}
