@@ -1,6 +1,7 @@
 import { readFileSync } from "node:fs";
 import { request } from "node:https";
 import { loadKubeConfig } from "../src/k8s/client.js";
+import { sleep } from "./_lab.js";
 
 /** Shared by the benchmarks that count API requests with kube-apiserver's own metrics. */
 
@@ -83,4 +84,21 @@ export function writesOnly(counts: Record<string, number>): Record<string, numbe
   return Object.fromEntries(
     Object.entries(counts).filter(([k]) => WRITE_VERBS.has(k.slice(0, k.indexOf(" ")))),
   );
+}
+
+/** Waits until 10 s pass with no API write but Lease renewals; returns the seconds waited. */
+export async function waitIdle(api: ApiServerAccess): Promise<number> {
+  const t0 = performance.now();
+  let prev = writesOnly(await apiRequests(api));
+  let quietSince = performance.now();
+  for (;;) {
+    await sleep(2_000);
+    const cur = writesOnly(await apiRequests(api));
+    const busy = Object.keys(diffCounts(prev, cur)).some((k) => !/ leases /.test(k));
+    prev = cur;
+    if (busy) quietSince = performance.now();
+    else if (performance.now() - quietSince >= 10_000) return (performance.now() - t0) / 1000;
+    if (performance.now() - t0 > 600_000)
+      throw new Error("the cluster did not become idle in 10 min");
+  }
 }

@@ -17,22 +17,24 @@
 //   - reads the RSS (VmRSS, and the peak VmHWM) of each speaker and of the controller from
 //     /proc/<pid>/status, and each speaker's JS heap from its /metrics.
 // Nothing passes or fails on a figure; writes must not grow with the Services.
-import { readFileSync } from "node:fs";
-import { get as httpGet } from "node:http";
 import { loadavg } from "node:os";
 import { CoreV1Api, DiscoveryV1Api } from "@kubernetes/client-node";
 import { loadKubeConfig } from "../src/k8s/client.js";
 import { LabCluster } from "../src/lab/cluster.js";
-import { createLab, type Lab } from "../src/lab/lab.js";
+import { createLab } from "../src/lab/lab.js";
 import type { ProcessRef } from "../src/util/proc.js";
-import { writeResult } from "./_report.js";
 import {
-  apiRequests,
-  apiServerAccess,
-  diffCounts,
-  writesOnly,
-  type ApiServerAccess,
-} from "./_k8s.js";
+  announcedIPs,
+  createServices,
+  metricMiB,
+  procStatusMiB,
+  r2,
+  sleep,
+  speakerMetrics,
+  waitFor,
+} from "./_lab.js";
+import { writeResult } from "./_report.js";
+import { apiRequests, apiServerAccess, diffCounts, waitIdle, writesOnly } from "./_k8s.js";
 
 const NS = "bench";
 
@@ -41,9 +43,7 @@ interface SpeakerMemory {
   peak: number;
   heapUsedMiB: number;
 }
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const load = () => loadavg().map((x) => Math.round(x * 100) / 100);
-const r2 = (x: number) => Math.round(x * 100) / 100;
 
 export async function main(args: string[]): Promise<void> {
   const arg = (name: string) => {
@@ -72,13 +72,7 @@ export async function main(args: string[]): Promise<void> {
     for (const count of counts) {
       console.log(`creating Services ${created} to ${count - 1} with their EndpointSlices...`);
       const t0 = performance.now();
-      for (let i = created; i < count; i += 20) {
-        await Promise.all(
-          Array.from({ length: Math.min(20, count - i) }, (_, k) =>
-            createService(core, discovery, lab, i + k),
-          ),
-        );
-      }
+      await createServices(core, discovery, lab, NS, created, count);
       created = count;
       await waitFor(`all ${count} Services with an IP`, 600_000, async () => {
         const list = await core.listNamespacedService({ namespace: NS });
@@ -89,11 +83,9 @@ export async function main(args: string[]): Promise<void> {
       });
       const announced = await waitFor(`all ${count} IPs announced`, 600_000, async () => {
         const per = await Promise.all(lab.nodes.map((n) => speakerMetrics(n.ipv4)));
-        const ips = per.flatMap((m) =>
-          [...m.matchAll(/^barelb_speaker_announced\{ip="([^"]+)"\} 1$/gm)].map((x) => x[1]),
-        );
+        const ips = per.flatMap(announcedIPs);
         return new Set(ips).size === count
-          ? { total: ips.length, perNode: per.map(countIPs) }
+          ? { total: ips.length, perNode: per.map((m) => announcedIPs(m).length) }
           : undefined;
       });
       const readySeconds = (performance.now() - t0) / 1000;
@@ -130,7 +122,9 @@ export async function main(args: string[]): Promise<void> {
       for (const n of lab.nodes) {
         speakers[n.name] = {
           ...rssMiB(c.speakers.get(n.name)),
-          heapUsedMiB: heapMiB(await speakerMetrics(n.ipv4)),
+          heapUsedMiB: Math.round(
+            metricMiB(await speakerMetrics(n.ipv4), "nodejs_heap_size_used_bytes"),
+          ),
         };
       }
       const memory = {
@@ -186,104 +180,8 @@ export async function main(args: string[]): Promise<void> {
   }
 }
 
-async function createService(
-  core: CoreV1Api,
-  discovery: DiscoveryV1Api,
-  lab: Lab,
-  i: number,
-): Promise<void> {
-  const name = `svc-${String(i).padStart(4, "0")}`;
-  await core.createNamespacedService({
-    namespace: NS,
-    body: {
-      metadata: { name },
-      spec: {
-        type: "LoadBalancer",
-        allocateLoadBalancerNodePorts: false,
-        ipFamilies: ["IPv6"],
-        ipFamilyPolicy: "SingleStack",
-        selector: { app: name },
-        ports: [{ name: "http", port: 80 }],
-      },
-    },
-  });
-  await discovery.createNamespacedEndpointSlice({
-    namespace: NS,
-    body: {
-      metadata: {
-        name: `${name}-lab`,
-        labels: {
-          "kubernetes.io/service-name": name,
-          "endpointslice.kubernetes.io/managed-by": "barelb-lab",
-        },
-      },
-      addressType: "IPv6",
-      // Pod addresses are bookkeeping only (the lab has no pods): 2001:db8:e::/48, documentation range.
-      endpoints: lab.nodes.map((n, k) => ({
-        addresses: [`2001:db8:e::${(i * 8 + k + 1).toString(16)}`],
-        nodeName: n.name,
-        conditions: { ready: true },
-      })),
-      ports: [{ name: "http", port: 80, protocol: "TCP" }],
-    },
-  });
-}
-
-/** Waits until 10 s pass with no API write but Lease renewals; returns the seconds waited. */
-async function waitIdle(api: ApiServerAccess): Promise<number> {
-  const t0 = performance.now();
-  let prev = writesOnly(await apiRequests(api));
-  let quietSince = performance.now();
-  for (;;) {
-    await sleep(2_000);
-    const cur = writesOnly(await apiRequests(api));
-    const busy = Object.keys(diffCounts(prev, cur)).some((k) => !/ leases /.test(k));
-    prev = cur;
-    if (busy) quietSince = performance.now();
-    else if (performance.now() - quietSince >= 10_000) return (performance.now() - t0) / 1000;
-    if (performance.now() - t0 > 600_000)
-      throw new Error("the cluster did not become idle in 10 min");
-  }
-}
-
-function speakerMetrics(address: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const req = httpGet({ host: address, port: 7473, path: "/metrics", timeout: 5_000 }, (res) => {
-      let body = "";
-      res.on("data", (c: Buffer) => (body += c.toString()));
-      res.on("end", () => resolve(body));
-    });
-    req.on("timeout", () => req.destroy(new Error(`${address}:7473 timed out`)));
-    req.on("error", reject);
-  });
-}
-
-const countIPs = (metrics: string) => [...metrics.matchAll(/^barelb_speaker_announced\{/gm)].length;
-
-function heapMiB(metrics: string): number {
-  const m = /^barelb_speaker_nodejs_heap_size_used_bytes (\S+)/m.exec(metrics);
-  return Math.round(Number(m?.[1] ?? NaN) / 2 ** 20);
-}
-
 /** VmRSS and VmHWM of a process started by the lab cluster, in MiB. */
 function rssMiB(ref: ProcessRef | undefined): { rss: number; peak: number } {
-  const status = readFileSync(`/proc/${ref?.pid ?? 0}/status`, "utf8");
-  const kb = (key: string) =>
-    Number(new RegExp(`^${key}:\\s+(\\d+) kB`, "m").exec(status)?.[1] ?? NaN);
-  return { rss: Math.round(kb("VmRSS") / 1024), peak: Math.round(kb("VmHWM") / 1024) };
-}
-
-async function waitFor<T>(
-  what: string,
-  timeoutMs: number,
-  check: () => Promise<T | undefined>,
-): Promise<T> {
-  const deadline = performance.now() + timeoutMs;
-  for (;;) {
-    const v = await check().catch(() => undefined);
-    if (v !== undefined) return v;
-    if (performance.now() > deadline)
-      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await sleep(1_000);
-  }
+  const m = procStatusMiB(ref, ["VmRSS", "VmHWM"]);
+  return { rss: Math.round(m.VmRSS ?? NaN), peak: Math.round(m.VmHWM ?? NaN) };
 }
