@@ -42,6 +42,9 @@ import {
  * election on every node), and hands that set to the ARP/NDP data plane.
  */
 
+/** The ownership of an IP announced on every usable interface: one object for all of them. */
+const ANY_INTERFACE: Ownership = Object.freeze({});
+
 export interface SpeakerOptions {
   client: KubeClient;
   nodeName: string;
@@ -201,7 +204,9 @@ export function runSpeaker(opts: SpeakerOptions, stop: AbortSignal): SpeakerHand
       const facts = ips.get(ip);
       next.set(
         ip,
-        facts !== undefined && facts.interfaces.length > 0 ? { interfaces: facts.interfaces } : {},
+        facts !== undefined && facts.interfaces.length > 0
+          ? { interfaces: facts.interfaces }
+          : ANY_INTERFACE,
       );
     }
     const invalid = dataplane.setOwned(next);
