@@ -1,6 +1,6 @@
 import { readFileSync } from "node:fs";
 import { get as httpGet } from "node:http";
-import type { CoreV1Api, DiscoveryV1Api } from "@kubernetes/client-node";
+import type { CoreV1Api, DiscoveryV1Api, V1Service } from "@kubernetes/client-node";
 import type { Lab } from "../src/lab/lab.js";
 import type { ProcessRef } from "../src/util/proc.js";
 
@@ -9,9 +9,25 @@ import type { ProcessRef } from "../src/util/proc.js";
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 export const r2 = (x: number) => Math.round(x * 100) / 100;
 
+/** The benchmarks' LoadBalancer Service: IPv6 single-stack, one port, no NodePorts. */
+export function lbServiceBody(name: string): V1Service {
+  return {
+    metadata: { name },
+    spec: {
+      type: "LoadBalancer",
+      // An L2 announcer needs no NodePorts; without this, 5,000 Services exhaust the range.
+      allocateLoadBalancerNodePorts: false,
+      ipFamilies: ["IPv6"],
+      ipFamilyPolicy: "SingleStack",
+      selector: { app: name },
+      ports: [{ name: "http", port: 80 }],
+    },
+  };
+}
+
 /**
- * LoadBalancer Service `svc-NNNN` in `namespace`: IPv6 single-stack, no node ports, with one
- * EndpointSlice holding a ready endpoint on every node of the lab (so its IP is announced).
+ * LoadBalancer Service `svc-NNNN` in `namespace` (lbServiceBody), with one EndpointSlice
+ * holding a ready endpoint on every node of the lab (so its IP is announced).
  */
 export async function createService(
   core: CoreV1Api,
@@ -21,20 +37,7 @@ export async function createService(
   i: number,
 ): Promise<void> {
   const name = `svc-${String(i).padStart(4, "0")}`;
-  await core.createNamespacedService({
-    namespace,
-    body: {
-      metadata: { name },
-      spec: {
-        type: "LoadBalancer",
-        allocateLoadBalancerNodePorts: false,
-        ipFamilies: ["IPv6"],
-        ipFamilyPolicy: "SingleStack",
-        selector: { app: name },
-        ports: [{ name: "http", port: 80 }],
-      },
-    },
-  });
+  await core.createNamespacedService({ namespace, body: lbServiceBody(name) });
   await discovery.createNamespacedEndpointSlice({
     namespace,
     body: {

@@ -28,6 +28,7 @@ import { packageRoot } from "../src/util/paths.js";
 import { pino } from "pino";
 import { summary, writeResult } from "./_report.js";
 import { apiRequests, diffCounts } from "./_k8s.js";
+import { lbServiceBody } from "./_lab.js";
 
 const NS = "bench";
 
@@ -97,21 +98,7 @@ export async function main(args: string[]): Promise<void> {
         await Promise.all(
           names.slice(i, i + 20).map(async (name) => {
             created.set(name, performance.now());
-            await core.createNamespacedService({
-              namespace: NS,
-              body: {
-                metadata: { name },
-                spec: {
-                  type: "LoadBalancer",
-                  // An L2 announcer needs no NodePorts; without this, 5,000 Services exhaust the range.
-                  allocateLoadBalancerNodePorts: false,
-                  ipFamilies: ["IPv6"],
-                  ipFamilyPolicy: "SingleStack",
-                  selector: { app: name },
-                  ports: [{ port: 80 }],
-                },
-              },
-            });
+            await core.createNamespacedService({ namespace: NS, body: lbServiceBody(name) });
           }),
         );
       }
