@@ -13,11 +13,18 @@ import { setFlagsFromString } from "node:v8";
  * - `--no-opt --no-maglev`: no optimizing compilers; their code and working memory cost more
  *   than the speaker's hot paths (answering ARP/NDP, recomputing ownership) gain from them.
  *   The baseline compiler still runs. `bench/arp.ts` measures the data plane both ways.
+ * - `--optimize-for-size`: V8's trade of speed for memory (smaller heap growth steps among
+ *   others); about 6 MiB less with 5,000 owned IPs.
  */
-export const SPEAKER_NODE_FLAGS = ["--max-semi-space-size=1", "--no-opt", "--no-maglev"] as const;
+export const SPEAKER_NODE_FLAGS = [
+  "--max-semi-space-size=1",
+  "--no-opt",
+  "--no-maglev",
+  "--optimize-for-size",
+] as const;
 
 /** Of those, the ones V8 also takes at run time. */
-const RUNTIME_FLAGS = ["--no-opt", "--no-maglev"] as const;
+const RUNTIME_FLAGS = ["--no-opt", "--no-maglev", "--optimize-for-size"] as const;
 
 /** Whether Node was started with every one of SPEAKER_NODE_FLAGS. */
 export function startedWithSpeakerNodeFlags(): boolean {
