@@ -1,4 +1,5 @@
-import { Counter, Gauge, Histogram, type Registry } from "prom-client";
+import type { Counter as CounterT, Gauge as GaugeT, Registry } from "prom-client";
+import { Counter, Gauge, Histogram } from "../observability/prom-lite.js";
 import type { DataPlaneMetrics, Protocol } from "../dataplane/index.js";
 import type { HeartbeatMetrics } from "./heartbeat.js";
 import { PerIPMetrics } from "./ip-metrics.js";
@@ -10,14 +11,14 @@ import { PerIPMetrics } from "./ip-metrics.js";
 export class SpeakerMetrics implements DataPlaneMetrics {
   /** The heartbeat transport's counters (a separate object: its method names overlap). */
   readonly heartbeat: HeartbeatMetrics;
-  readonly members: Gauge;
-  readonly membershipChanges: Counter<"change" | "reason">;
-  readonly ownershipChanges: Counter<"change">;
-  readonly apiHealthy: Gauge;
-  readonly fenced: Gauge;
+  readonly members: GaugeT;
+  readonly membershipChanges: CounterT<"change" | "reason">;
+  readonly ownershipChanges: CounterT<"change">;
+  readonly apiHealthy: GaugeT;
+  readonly fenced: GaugeT;
   private readonly perIP: PerIPMetrics;
-  private readonly ignoredFrames: Counter<"protocol" | "interface" | "reason">;
-  private readonly sendFailures: Counter<"protocol" | "interface" | "code">;
+  private readonly ignoredFrames: CounterT<"protocol" | "interface" | "reason">;
+  private readonly sendFailures: CounterT<"protocol" | "interface" | "code">;
 
   /** `announcedIPs`: the IPs this node announces now. */
   constructor(registry: Registry, announcedIPs: () => Iterable<string>) {

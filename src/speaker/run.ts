@@ -1,6 +1,7 @@
 import type { V1ConfigMap, V1EndpointSlice, V1Node, V1Service } from "@kubernetes/client-node";
 import type { Logger } from "pino";
-import { collectDefaultMetrics, Registry } from "prom-client";
+import type { Registry as RegistryT } from "prom-client";
+import { processMetrics, Registry } from "../observability/prom-lite.js";
 import { parseConfig, type Config } from "../config/index.js";
 import { eventTarget } from "../controller/service-controller.js";
 import {
@@ -63,7 +64,7 @@ export interface SpeakerOptions {
 }
 
 export interface SpeakerHandle {
-  readonly registry: Registry;
+  readonly registry: RegistryT;
   /** The IPs this node announces now. */
   owned(): string[];
   readonly done: Promise<void>;
@@ -72,7 +73,7 @@ export interface SpeakerHandle {
 export function runSpeaker(opts: SpeakerOptions, stop: AbortSignal): SpeakerHandle {
   const { client, namespace, nodeName: self, log } = opts;
   const registry = new Registry();
-  collectDefaultMetrics({ register: registry, prefix: "barelb_speaker_" });
+  processMetrics(registry, "barelb_speaker_");
   const metrics = new SpeakerMetrics(registry, () => owned.keys());
   const events = new EventRecorder(client, "barelb-speaker", self, log);
   const token = newHeartbeatToken();
