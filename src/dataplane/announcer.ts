@@ -85,7 +85,6 @@ export class GratuitousAnnouncer {
   private busyUntil = 0;
   /** Rounds left to send in this turn of the event loop. */
   private budget: number;
-  private pumping = false;
 
   /** `send(ip)` sends one round (every protocol and interface the IP is announced on). */
   constructor(
@@ -134,13 +133,7 @@ export class GratuitousAnnouncer {
 
   /** Sends what is due, up to `batch` rounds, then arranges the next turn. */
   private pump(): void {
-    if (this.pumping) return;
-    this.pumping = true;
-    try {
-      this.sendDue();
-    } finally {
-      this.pumping = false;
-    }
+    this.sendDue();
     this.arm();
   }
 

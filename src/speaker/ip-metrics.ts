@@ -90,11 +90,6 @@ export class PerIPMetrics {
     this.counts.delete(ip);
   }
 
-  /** How many IPs have counters (for tests). */
-  get size(): number {
-    return this.counts.size;
-  }
-
   private bump(ip: string, iface: string, index: number): void {
     let c = this.counts.get(ip);
     if (c === undefined) {

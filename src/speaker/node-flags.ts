@@ -23,8 +23,8 @@ export const SPEAKER_NODE_FLAGS = [
   "--optimize-for-size",
 ] as const;
 
-/** Of those, the ones V8 also takes at run time. */
-const RUNTIME_FLAGS = ["--no-opt", "--no-maglev", "--optimize-for-size"] as const;
+/** Of those, the ones V8 also takes at run time: all but the young generation's size. */
+const RUNTIME_FLAGS = SPEAKER_NODE_FLAGS.filter((f) => !f.startsWith("--max-semi-space-size"));
 
 /** Whether Node was started with every one of SPEAKER_NODE_FLAGS. */
 export function startedWithSpeakerNodeFlags(): boolean {

@@ -1,4 +1,4 @@
-import type { V1ConfigMap, V1EndpointSlice, V1Node, V1Service } from "@kubernetes/client-node";
+import type { KubernetesObject, V1ConfigMap, V1Node } from "@kubernetes/client-node";
 import type { Logger } from "pino";
 import type { Registry as RegistryT } from "prom-client";
 import { processMetrics, Registry } from "../observability/prom-lite.js";
@@ -11,7 +11,7 @@ import {
   trimMemory,
   type Ownership,
 } from "../dataplane/index.js";
-import { RESOURCES, resourcePath, type KubeClient } from "../k8s/api.js";
+import { RESOURCES, resourcePath, type KubeClient, type ResourceRef } from "../k8s/api.js";
 import { EventRecorder } from "../k8s/events.js";
 import type { LeaseJson } from "../k8s/microtime.js";
 import { watchResource, type WatchedResource } from "../k8s/informer.js";
@@ -111,36 +111,25 @@ export function runSpeaker(opts: SpeakerOptions, stop: AbortSignal): SpeakerHand
     watches.push(w);
     return w;
   };
-  const services = watch(
-    watchResource<V1Service>({
-      client,
-      transform: slimService,
-      path: resourcePath(RESOURCES.services),
-      handlers: { add: schedule, update: schedule, delete: schedule },
-      log,
-      what: "services",
-    }),
-  );
-  const slices = watch(
-    watchResource<V1EndpointSlice>({
-      client,
-      transform: slimEndpointSlice,
-      path: resourcePath(RESOURCES.endpointSlices),
-      handlers: { add: schedule, update: schedule, delete: schedule },
-      log,
-      what: "endpointslices",
-    }),
-  );
-  const nodes = watch(
-    watchResource<V1Node>({
-      client,
-      transform: slimNode,
-      path: resourcePath(RESOURCES.nodes),
-      handlers: { add: schedule, update: schedule, delete: schedule },
-      log,
-      what: "nodes",
-    }),
-  );
+  /** A cluster-wide cache of `resource`, slimmed by `transform`, whose changes recompute. */
+  const cached = <T extends KubernetesObject>(
+    resource: ResourceRef,
+    transform: (obj: T) => T,
+    what: string,
+  ) =>
+    watch(
+      watchResource<T>({
+        client,
+        transform,
+        path: resourcePath(resource),
+        handlers: { add: schedule, update: schedule, delete: schedule },
+        log,
+        what,
+      }),
+    );
+  const services = cached(RESOURCES.services, slimService, "services");
+  const slices = cached(RESOURCES.endpointSlices, slimEndpointSlice, "endpointslices");
+  const nodes = cached(RESOURCES.nodes, slimNode, "nodes");
   const onConfig = (cm: V1ConfigMap) => {
     const r = parseConfig(cm.data?.config ?? "");
     if (r.ok) {

@@ -37,19 +37,22 @@ function intern<T extends string | undefined>(s: T): T {
 
 const NO_ADDRESSES: string[] = [];
 Object.freeze(NO_ADDRESSES);
-const conditionObjects = new Map<string, { ready?: boolean; serving?: boolean }>();
-/** A shared, frozen copy of an endpoint's ready/serving conditions (nine possible). */
-function conditions(c: { ready?: boolean; serving?: boolean } | undefined) {
-  const key = `${String(c?.ready)}/${String(c?.serving)}`;
-  let o = conditionObjects.get(key);
-  if (o === undefined) {
-    o = Object.freeze({
-      ...(c?.ready === undefined ? {} : { ready: c.ready }),
-      ...(c?.serving === undefined ? {} : { serving: c.serving }),
-    });
-    conditionObjects.set(key, o);
+/** The nine frozen ready/serving combinations, by `conditionIndex`. */
+const conditionObjects: { ready?: boolean; serving?: boolean }[] = [];
+for (const ready of [undefined, false, true]) {
+  for (const serving of [undefined, false, true]) {
+    conditionObjects.push(
+      Object.freeze({
+        ...(ready === undefined ? {} : { ready }),
+        ...(serving === undefined ? {} : { serving }),
+      }),
+    );
   }
-  return o;
+}
+const tri = (b: boolean | undefined) => (b === undefined ? 0 : b ? 2 : 1);
+/** A shared, frozen copy of an endpoint's ready/serving conditions. */
+function conditions(c: { ready?: boolean; serving?: boolean } | undefined) {
+  return conditionObjects[tri(c?.ready) * 3 + tri(c?.serving)];
 }
 
 /** A Service as the speaker keeps it: identity, barelb's annotations, type, class, policy, IPs. */
