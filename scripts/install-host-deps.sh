@@ -6,6 +6,10 @@
 #   ndisc6            the IPv6 neighbor-discovery client (ndisc6)
 #   util-linux        setpriv (ties test processes to the test runner's life)
 #   python3 make g++  node-gyp, which `npm ci` runs to build the native addon (native/)
+#   libseccomp-dev pkg-config  runc, built from its Go module for `lab up --kubelet` nodes
+#   containernetworking-plugins  the CNI plugins (bridge, host-local) of kubelet nodes' pods
+#   iptables          kube-proxy on kubelet nodes programs Services with it
+#   curl              the LAN client of the user-journey test (and of the README) reaches pods with it
 # and checks that Go >= 1.26 is on the PATH (it builds kube-apiserver and etcd for the tests).
 # Debian/Ubuntu, as root. Safe to run again.
 set -euo pipefail
@@ -20,7 +24,8 @@ if ! command -v apt-get >/dev/null 2>&1; then
   exit 1
 fi
 
-want=(iproute2 iputils-arping iputils-ping ndisc6 util-linux python3 make g++)
+want=(iproute2 iputils-arping iputils-ping ndisc6 util-linux python3 make g++
+  libseccomp-dev pkg-config containernetworking-plugins iptables curl)
 missing=()
 for p in "${want[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
