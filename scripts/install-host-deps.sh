@@ -10,6 +10,9 @@
 #   containernetworking-plugins  the CNI plugins (bridge, host-local) of kubelet nodes' pods
 #   iptables          kube-proxy on kubelet nodes programs Services with it
 #   curl              the LAN client of the user-journey test (and of the README) reaches pods with it
+#   podman mmdebstrap arch-test  scripts/image/build.sh: the image and its local base image
+#   qemu-user-static binfmt-support  scripts/image/*.sh for linux/arm64 and linux/arm/v7
+#   libc6-dev         scripts/image/pause.sh: libc.a for the static pause binary
 # and checks that Go >= 1.26 is on the PATH (it builds kube-apiserver and etcd for the tests).
 # Debian/Ubuntu, as root. Safe to run again.
 set -euo pipefail
@@ -25,7 +28,8 @@ if ! command -v apt-get >/dev/null 2>&1; then
 fi
 
 want=(iproute2 iputils-arping iputils-ping ndisc6 util-linux python3 make g++
-  libseccomp-dev pkg-config containernetworking-plugins iptables curl)
+  libseccomp-dev pkg-config containernetworking-plugins iptables curl
+  podman mmdebstrap arch-test qemu-user-static binfmt-support libc6-dev)
 missing=()
 for p in "${want[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
