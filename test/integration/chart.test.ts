@@ -304,7 +304,8 @@ describe.runIf(helmProblem === null)("Helm chart charts/barelb", () => {
       });
     }
     const deploy = find(objects, "Deployment");
-    expect(container(deploy).image).toBe(`barelb/barelb:${chart.appVersion}`);
+    // The default repository is where the release workflow publishes the image.
+    expect(container(deploy).image).toBe(`ghcr.io/barelb/barelb:${chart.appVersion}`);
     // The chart's appVersion is the package's version: the image tag it defaults to.
     const pkg = JSON.parse(await readFile(join(root, "package.json"), "utf8")) as {
       version: string;
