@@ -16,11 +16,12 @@ export function labActions(
 ): Omit<Actions, "configValidate" | "controller" | "speaker"> {
   const progress = (line: string) => err(`  ${line}\n`);
   return {
-    async labUp({ nodes, controlPlane, foreground }) {
+    async labUp({ nodes, controlPlane, kubelet, foreground }) {
       requireRoot();
       const lab = await createLab({
         nodes,
         controlPlane,
+        kubelet,
         persistent: !foreground,
         onProgress: progress,
       });
@@ -177,8 +178,9 @@ export function describeLab(lab: Lab): string {
   const r = lab.record;
   const a = lab.addresses;
   const lines = [`lab ${r.id} is up`];
-  if (r.kubeconfig !== null)
-    lines.push(`KUBECONFIG=${r.kubeconfig}`, `API server: ${r.server ?? "?"}`);
+  if (r.kubeconfig !== null) lines.push(`KUBECONFIG=${r.kubeconfig}`);
+  if (r.kubelet !== undefined) lines.push(`IMAGE=${r.kubelet.image}`);
+  if (r.kubeconfig !== null) lines.push(`API server: ${r.server ?? "?"}`);
   lines.push("");
   const rows = r.hosts.map((h) => [h.name, h.netns, h.ipv4, h.ipv6, h.mac]);
   lines.push(table([["HOST", "NETNS", "IPV4", "IPV6", "MAC"], ...rows]).trimEnd());

@@ -15,6 +15,8 @@ import type { SpeakerOptions } from "../speaker/run.js";
 export interface LabUpArgs {
   nodes: number;
   controlPlane: boolean;
+  /** Real nodes: kubelet, containerd and kube-proxy in each node namespace. */
+  kubelet: boolean;
   /** Stay in the foreground and remove the lab on exit (Ctrl-C), instead of leaving it up. */
   foreground: boolean;
 }
@@ -84,13 +86,30 @@ export function buildProgram(actions: Actions, version: string, io?: ProgramIO):
     .description("create a lab and leave it running; prints KUBECONFIG=<path>")
     .addOption(nodesOption())
     .option("--no-control-plane", "namespaces and bridge only, without etcd and kube-apiserver")
+    .option(
+      "--kubelet",
+      "real nodes: kubelet, containerd and kube-proxy in each node namespace, barelb's image " +
+        "built and loaded into them; prints IMAGE=<repository>:<tag> for the chart",
+      false,
+    )
     .option("--foreground", "keep running and remove the lab on Ctrl-C or SIGTERM", false)
-    .action((opts: { nodes: number; controlPlane: boolean; foreground: boolean }) =>
-      actions.labUp({
-        nodes: opts.nodes,
-        controlPlane: opts.controlPlane,
-        foreground: opts.foreground,
-      }),
+    .action(
+      (
+        opts: { nodes: number; controlPlane: boolean; kubelet: boolean; foreground: boolean },
+        cmd: Command,
+      ) => {
+        if (opts.kubelet && !opts.controlPlane) {
+          cmd.error("error: --kubelet needs the control plane (drop --no-control-plane)", {
+            code: "commander.invalidArgument",
+          });
+        }
+        return actions.labUp({
+          nodes: opts.nodes,
+          controlPlane: opts.controlPlane,
+          kubelet: opts.kubelet,
+          foreground: opts.foreground,
+        });
+      },
     );
 
   lab

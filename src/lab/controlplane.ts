@@ -1,21 +1,14 @@
 import { generateKeyPairSync, randomBytes } from "node:crypto";
-import { existsSync, openSync, closeSync } from "node:fs";
+import { existsSync } from "node:fs";
 import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { request } from "node:https";
 import { request as httpRequest } from "node:http";
 import { createServer } from "node:net";
 import { join } from "node:path";
-import { setTimeout as sleep } from "node:timers/promises";
 import { stringify } from "yaml";
 import { packageRoot } from "../util/paths.js";
-import {
-  isRunning,
-  processRef,
-  run,
-  spawnProcess,
-  terminate,
-  type ProcessRef,
-} from "../util/proc.js";
+import { run, terminate, type ProcessRef } from "../util/proc.js";
+import { launch, waitFor } from "./daemon.js";
 
 /**
  * A real Kubernetes control plane (etcd + kube-apiserver, built from pinned Go modules by
@@ -51,6 +44,8 @@ export interface ControlPlaneOptions {
   binDir: string;
   /** Tie etcd and kube-apiserver to this process's life (tests); off for `lab up`. */
   tied: boolean;
+  /** Service ClusterIP ranges (comma-separated, one per family); default: bookkeeping ranges. */
+  serviceClusterIPRange?: string;
 }
 
 export interface ControlPlaneInfo {
@@ -69,8 +64,11 @@ export interface ControlPlane extends ControlPlaneInfo {
   stop(): Promise<void>;
 }
 
-/** The Service ClusterIP ranges: bookkeeping inside the API server, never on any interface. */
-const serviceClusterIPRange = "10.96.0.0/16,fd00:10:96::/108";
+/**
+ * The Service ClusterIP ranges of a lab without kube-proxy: bookkeeping inside the API server,
+ * never on any interface and never a packet's destination.
+ */
+const defaultServiceClusterIPRange = "10.96.0.0/16,fd00:10:96::/108";
 
 export async function startControlPlane(opts: ControlPlaneOptions): Promise<ControlPlane> {
   const { workDir, bindAddress } = opts;
@@ -94,11 +92,17 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
     },
   );
 
+  const daemon = (name: string) => ({
+    name,
+    bin: join(opts.binDir, name),
+    logFile: join(logs, `${name}.log`),
+    tied: opts.tied,
+  });
   const etcdClientPort = await freePort("127.0.0.1");
   const etcdPeerPort = await freePort("127.0.0.1");
   const etcdUrl = `http://127.0.0.1:${etcdClientPort}`;
   const peerUrl = `http://127.0.0.1:${etcdPeerPort}`;
-  const etcd = launch(opts, "etcd", [
+  const etcd = launch(daemon("etcd"), [
     "--name=barelb",
     `--data-dir=${join(workDir, "etcd")}`,
     `--listen-client-urls=${etcdUrl}`,
@@ -119,7 +123,7 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
   }
 
   const port = await freePort(bindAddress);
-  const apiserver = launch(opts, "kube-apiserver", [
+  const apiserver = launch(daemon("kube-apiserver"), [
     `--etcd-servers=${etcdUrl}`,
     `--bind-address=${bindAddress}`,
     `--advertise-address=${bindAddress}`,
@@ -130,7 +134,9 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
     "--service-account-issuer=https://kubernetes.default.svc",
     `--service-account-key-file=${join(pki, "sa.pub")}`,
     `--service-account-signing-key-file=${join(pki, "sa.key")}`,
-    `--service-cluster-ip-range=${serviceClusterIPRange}`,
+    `--service-cluster-ip-range=${opts.serviceClusterIPRange ?? defaultServiceClusterIPRange}`,
+    // Reach kubelets (logs, exec) at their InternalIP: the lab has no DNS for node names.
+    "--kubelet-preferred-address-types=InternalIP",
     "--profiling=false",
     "--v=0",
   ]);
@@ -183,56 +189,6 @@ export function kubeconfigYaml(
     contexts: [{ name: "barelb-lab", context: { cluster: "barelb-lab", user } }],
     "current-context": "barelb-lab",
   });
-}
-
-function launch(opts: ControlPlaneOptions, name: string, args: string[]): ProcessRef {
-  const logFd = openSync(join(opts.workDir, "logs", `${name}.log`), "a");
-  try {
-    const child = spawnProcess(join(opts.binDir, name), args, {
-      tied: opts.tied,
-      detached: !opts.tied,
-      stdio: ["ignore", logFd, logFd],
-    });
-    if (child.pid === undefined) throw new Error(`could not start ${name}`);
-    child.on("error", () => undefined);
-    child.unref();
-    const ref = processRef(child.pid);
-    if (ref === undefined)
-      throw new Error(`${name} exited at once; see ${opts.workDir}/logs/${name}.log`);
-    return ref;
-  } finally {
-    closeSync(logFd);
-  }
-}
-
-async function waitFor(
-  name: string,
-  proc: ProcessRef,
-  logFile: string,
-  timeoutMs: number,
-  ready: () => Promise<boolean>,
-): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (!isRunning(proc)) {
-      throw new Error(
-        `${name} exited during start-up; last lines of ${logFile}:\n${await tail(logFile)}`,
-      );
-    }
-    if (await ready().catch(() => false)) return;
-    await sleep(100);
-  }
-  throw new Error(
-    `${name} not ready after ${timeoutMs / 1000} s; last lines of ${logFile}:\n${await tail(logFile)}`,
-  );
-}
-
-async function tail(file: string, lines = 20): Promise<string> {
-  try {
-    return (await readFile(file, "utf8")).trimEnd().split("\n").slice(-lines).join("\n");
-  } catch {
-    return "(no log)";
-  }
 }
 
 function etcdHealthy(url: string): Promise<boolean> {

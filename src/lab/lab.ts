@@ -17,6 +17,19 @@ import {
 import { MAX_LABS, MAX_NODES } from "./limits.js";
 import { registerNodes } from "./nodes.js";
 import {
+  MAX_KUBELET_NODES,
+  ensureLabImages,
+  ensureNodeBinaries,
+  killContainers,
+  realNodeAddresses,
+  removeCniLeftovers,
+  removeLocalRoute,
+  routeLabAddressesLocally,
+  startRealNodes,
+  unmountUnder,
+  type LabImage,
+} from "./real-nodes.js";
+import {
   isStale,
   labsDir,
   readRecords,
@@ -43,6 +56,11 @@ export { MAX_LABS, MAX_NODES };
 export interface LabOptions {
   nodes: number;
   controlPlane: boolean;
+  /**
+   * Real nodes: kubelet, containerd and kube-proxy in every node namespace, and
+   * kube-controller-manager and kube-scheduler beside the API server (implies controlPlane).
+   */
+  kubelet?: boolean;
   /** true: outlives this process (`lab up`); false: removed when this process dies. */
   persistent: boolean;
   onProgress?: (line: string) => void;
@@ -112,8 +130,16 @@ export async function createLab(opts: LabOptions): Promise<Lab> {
   if (!Number.isInteger(opts.nodes) || opts.nodes < 1 || opts.nodes > MAX_NODES) {
     throw new Error(`a lab has 1 to ${MAX_NODES} nodes, not ${opts.nodes}`);
   }
+  if (opts.kubelet === true && opts.nodes > MAX_KUBELET_NODES) {
+    throw new Error(`a lab with real nodes has 1 to ${MAX_KUBELET_NODES} nodes, not ${opts.nodes}`);
+  }
   const progress = opts.onProgress ?? (() => undefined);
-  const binDir = opts.controlPlane ? await ensureControlPlaneBinaries(progress) : null;
+  const binDir =
+    opts.controlPlane || opts.kubelet === true ? await ensureControlPlaneBinaries(progress) : null;
+  const real =
+    opts.kubelet === true
+      ? { binDir: await ensureNodeBinaries(progress), images: await ensureLabImages(progress) }
+      : null;
 
   const rec = await withLabLock(async () => {
     await cleanupStaleLocked(progress);
@@ -157,7 +183,7 @@ export async function createLab(opts: LabOptions): Promise<Lab> {
   });
 
   try {
-    await build(rec, opts, binDir, progress);
+    await build(rec, opts, binDir, real, progress);
     return new Lab(rec);
   } catch (e: unknown) {
     await withLabLock(() => teardown(rec)).catch((cleanupErr: unknown) => {
@@ -171,10 +197,17 @@ async function build(
   rec: LabRecord,
   opts: LabOptions,
   binDir: string | null,
+  real: { binDir: string; images: { barelb: LabImage; pause: LabImage } } | null,
   progress: (line: string) => void,
 ): Promise<void> {
   const a = slotAddresses(rec.slot);
   await mkdir(rec.dir, { recursive: true });
+  if (real !== null) {
+    // Before anything can send from a pod or Service address: none may leave this host.
+    rec.routes = [realNodeAddresses(rec.slot).labCidr];
+    await writeRecord(rec);
+    await routeLabAddressesLocally(rec.slot);
+  }
   progress(
     `creating bridge ${rec.bridge} (${a.gateway4}/${a.prefix4}, ${a.gateway6}/${a.prefix6})`,
   );
@@ -207,11 +240,34 @@ async function build(
       workDir: rec.dir,
       binDir,
       tied: !opts.persistent,
+      ...(real === null ? {} : { serviceClusterIPRange: realNodeAddresses(rec.slot).serviceCidr }),
     });
     rec.processes.push({ name: "kube-apiserver", ...cp.apiserver }, { name: "etcd", ...cp.etcd });
     rec.kubeconfig = cp.kubeconfigPath;
     rec.server = cp.server;
     await writeRecord(rec);
+    if (real !== null) {
+      rec.kubelet = { image: real.images.barelb.image };
+      await startRealNodes(
+        rec,
+        rec.hosts.filter((h) => h.name !== "client"),
+        {
+          binDir: real.binDir,
+          controlPlaneBinDir: binDir,
+          kubeconfig: cp.kubeconfigPath,
+          pkiDir: join(rec.dir, "pki"),
+          images: [real.images.pause, real.images.barelb],
+          tied: !opts.persistent,
+          progress,
+        },
+        async (name, ref) => {
+          rec.processes.push({ name, ...ref });
+          await writeRecord(rec);
+        },
+      );
+      await writeRecord(rec);
+      return;
+    }
     await registerNodes(
       cp.kubeconfigPath,
       rec.hosts
@@ -233,11 +289,22 @@ async function teardown(rec: LabRecord): Promise<void> {
     }
   };
   const existingNetns = new Set(await listNetns());
-  // Processes inside the namespaces first (speakers, clients), then the control plane.
+  // Real nodes' kubelets, kube-proxies and containerds first (a kubelet would restart what
+  // is killed under it), then the containers and their shims, which outlive containerd.
+  const nodeProcesses = rec.processes.filter((p) => p.name.includes("/"));
+  await Promise.all(nodeProcesses.map((p) => attempt(() => terminate(p, 10_000))));
+  await attempt(() => killContainers(rec.dir));
+  // Processes inside the namespaces (speakers, clients), then the control plane.
   for (const netns of rec.netns.filter((n) => existingNetns.has(n))) {
     await attempt(() => killNetnsProcesses(netns));
   }
-  for (const p of rec.processes) await attempt(() => terminate(p, 10_000));
+  for (const p of rec.processes.filter((x) => !nodeProcesses.includes(x)))
+    await attempt(() => terminate(p, 10_000));
+  // Pod volumes, container root filesystems and pod network namespaces live under the lab's
+  // directory as mounts.
+  await attempt(() => unmountUnder(rec.dir));
+  for (const cidr of rec.routes ?? []) await attempt(() => removeLocalRoute(cidr));
+  await attempt(() => removeCniLeftovers(rec.id, rec.dir));
   // Links before namespaces: deleting a veth end removes its peer at once, while a deleted
   // namespace releases its veths later, asynchronously. The bridge (first in the list) last.
   const links = new Set(await listLinks());
@@ -284,12 +351,21 @@ async function cleanupStaleLocked(progress: (line: string) => void): Promise<str
     removed.push(rec.id);
   }
   const liveIds = new Set(records.filter((r) => !isStale(r)).map((r) => r.id));
+  const liveRoutes = new Set(records.filter((r) => !isStale(r)).flatMap((r) => r.routes ?? []));
+  for (const slot of Array(MAX_LABS).keys()) {
+    const cidr = realNodeAddresses(slot).labCidr;
+    if (!liveRoutes.has(cidr)) await removeLocalRoute(cidr);
+  }
   const orphanIds = new Set<string>();
   const orphanNetns = (await listNetns()).filter((n) => {
     const id = netnsPattern.exec(n)?.[1];
     return id !== undefined && !liveIds.has(id);
   });
-  for (const netns of orphanNetns) await killNetnsProcesses(netns);
+  for (const netns of orphanNetns) {
+    const id = netnsPattern.exec(netns)?.[1];
+    if (id !== undefined) await killContainers(join(labsDir(), id));
+    await killNetnsProcesses(netns);
+  }
   // veths before namespaces, bridges last (see teardown).
   const orphanLinks = (await listLinks())
     .map((l) => ({ l, m: linkPattern.exec(l) }))
@@ -306,6 +382,8 @@ async function cleanupStaleLocked(progress: (line: string) => void): Promise<str
   }
   for (const id of orphanIds) {
     progress(`removed leftovers of lab ${id} that had no record`);
+    await unmountUnder(join(labsDir(), id));
+    await removeCniLeftovers(id, join(labsDir(), id));
     await rm(join(labsDir(), id), { recursive: true, force: true });
     removed.push(id);
   }

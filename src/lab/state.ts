@@ -43,6 +43,10 @@ export interface LabRecord {
   processes: (ProcessRef & { name: string })[];
   kubeconfig: string | null;
   server: string | null;
+  /** Real nodes (kubelet, containerd, kube-proxy): the image to pass to the chart. */
+  kubelet?: { image: string };
+  /** Root-namespace routes the lab added that no link deletion removes (`unreachable` CIDRs). */
+  routes?: string[];
 }
 
 export function runtimeDir(): string {

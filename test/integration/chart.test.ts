@@ -186,7 +186,7 @@ const NEEDED = {
     },
     namespace: {
       "core/configmaps": ["get", "list", "watch"],
-      "coordination.k8s.io/leases": ["create", "delete", "get", "list", "update", "watch"],
+      "coordination.k8s.io/leases": ["create", "delete", "get", "list", "patch", "watch"],
     },
   },
 } as const;

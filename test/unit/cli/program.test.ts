@@ -45,14 +45,30 @@ function harness() {
 
 describe("barelb command line", () => {
   it.each([
-    [["lab", "up"], { action: "labUp", args: { nodes: 3, controlPlane: true, foreground: false } }],
+    [
+      ["lab", "up"],
+      {
+        action: "labUp",
+        args: { nodes: 3, controlPlane: true, kubelet: false, foreground: false },
+      },
+    ],
     [
       ["lab", "up", "-n", "2", "--no-control-plane", "--foreground"],
-      { action: "labUp", args: { nodes: 2, controlPlane: false, foreground: true } },
+      {
+        action: "labUp",
+        args: { nodes: 2, controlPlane: false, kubelet: false, foreground: true },
+      },
     ],
     [
       ["lab", "up", "--nodes", "8"],
-      { action: "labUp", args: { nodes: 8, controlPlane: true, foreground: false } },
+      {
+        action: "labUp",
+        args: { nodes: 8, controlPlane: true, kubelet: false, foreground: false },
+      },
+    ],
+    [
+      ["lab", "up", "--kubelet"],
+      { action: "labUp", args: { nodes: 3, controlPlane: true, kubelet: true, foreground: false } },
     ],
     [["lab", "down"], { action: "labDown", args: { ids: [] } }],
     [
@@ -77,6 +93,11 @@ describe("barelb command line", () => {
     [["bogus"], "commander.unknownCommand", "unknown command 'bogus'"],
     [["lab", "upp"], "commander.unknownCommand", "(Did you mean up?)"],
     [["lab", "up", "--bogus"], "commander.unknownOption", "unknown option '--bogus'"],
+    [
+      ["lab", "up", "--kubelet", "--no-control-plane"],
+      "commander.invalidArgument",
+      "--kubelet needs the control plane",
+    ],
     [
       ["lab", "up", "--nodes", "0"],
       "commander.invalidArgument",
