@@ -36,12 +36,34 @@ COPY src ./src
 # Called with the base image's node directly, not through `npm run` (which would put the
 # unused `node` devDependency first on the PATH). native/build.js compiles against this
 # Node's headers (/usr/local/include/node) with the node-gyp bundled in npm.
+# @kubernetes/client-node (about 65 MB with the packages only it needs) is used by `barelb lab`
+# and the tests only: the controller, the speaker and `barelb config validate` talk to the API
+# with barelb's own client (src/k8s/api.ts) and import client-node's types only. It is dropped
+# from the image's package.json before the prune, so `npm prune` removes it and its own
+# dependencies (the prune leaves their empty scope directories, removed after it); `barelb lab`
+# (a host tool, never run in a container) fails in the image with "Cannot find package
+# '@kubernetes/client-node'".
 RUN node native/build.js --force \
  && node node_modules/typescript/bin/tsc -p tsconfig.build.json \
+ && npm pkg delete 'dependencies.@kubernetes/client-node' \
  && npm prune --omit=dev --ignore-scripts --no-audit --no-fund
+RUN find node_modules -mindepth 1 -maxdepth 1 -type d -empty -delete
 
-# ---- runtime: dist/, production node_modules, the addon ------------------------------------
-FROM ${NODE_IMAGE}
+# ---- node: the base image without what only builds need ------------------------------------
+# npm, npx, corepack, yarn and Node's C headers (about 85 MB) are for building. Deleting files
+# in a later layer would not make the image smaller, so this stage deletes them and the runtime
+# stage copies the rest into one layer of its own.
+FROM ${NODE_IMAGE} AS node
+RUN rm -rf /usr/local/include/node /usr/local/lib/node_modules /opt/yarn-* \
+      /usr/local/bin/npm /usr/local/bin/npx /usr/local/bin/corepack \
+      /usr/local/bin/yarn /usr/local/bin/yarnpkg \
+ && node --version
+
+# ---- runtime: Node, dist/, production node_modules, the addon ------------------------------
+FROM scratch
+COPY --from=node / /
+# The base image's environment is not copied with its files.
+ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 ENV NODE_ENV=production
 WORKDIR /app
 COPY --from=build /app/package.json ./package.json

@@ -12,10 +12,11 @@
 #
 # Writes a docker-archive (the image with its name, for `ctr -n k8s.io images import` or
 # `podman load`) to
-#   ${BARELB_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/barelb}/image/<name>_<tag>-<arch>-<hash>.tar
+#   ${BARELB_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/barelb}/image/<reference>-<arch>-<hash>.tar
 # where <hash> covers the build inputs (Dockerfile, .dockerignore, package.json,
 # package-lock.json, tsconfig*.json, src/, native/ without native/build), these scripts, the
-# platform and the tag; with nothing changed it is reused and the run takes seconds.
+# platform and the tag (<reference>: the tag with / and : as _); with nothing changed it is
+# reused and the run takes about a second; older archives of the same tag and platform go.
 # Last line of stdout: ARCHIVE=<path> IMAGE=<repository>:<tag>. Progress goes to stderr.
 # As root.
 set -euo pipefail
@@ -51,8 +52,8 @@ hash=$(
     echo "$PLATFORM $tag"
   } | sha256sum | cut -c1-16
 )
-name=${tag##*/}
-archive=$IMAGE_CACHE/${name//:/_}-$SLUG-$hash.tar
+file=${tag//[\/:]/_} # the whole reference: archives of other tags of the same name stay
+archive=$IMAGE_CACHE/$file-$SLUG-$hash.tar
 if [[ -s $archive ]]; then
   log "$archive is up to date"
   echo "ARCHIVE=$archive IMAGE=$tag"
@@ -89,13 +90,22 @@ log "podman build $tag for $PLATFORM on $base"
 # use the configured runtime instead).
 podman build --platform "$PLATFORM" --pull=never --network host \
   --isolation "${BARELB_BUILD_ISOLATION:-chroot}" "${mounts[@]}" \
-  --build-arg NODE_IMAGE="$base" -t "$tag" -f "$REPO_ROOT/Dockerfile" "$REPO_ROOT" >&2
-log "built $tag for $PLATFORM in $((SECONDS - started)) s"
+  --build-arg NODE_IMAGE="$base" --iidfile "$work/iid" -f "$REPO_ROOT/Dockerfile" "$REPO_ROOT" >&2
+id=$(<"$work/iid")
+log "built $id for $PLATFORM in $((SECONDS - started)) s"
 
+# The tag is set and saved under a lock, so builds for several platforms can run at once
+# without one saving another's image under the shared tag.
 mkdir -p "$IMAGE_CACHE"
-podman save --quiet --format docker-archive -o "$archive.part" "$tag"
+(
+  flock 9
+  podman tag "$id" "$tag"
+  podman save --quiet --format docker-archive -o "$archive.part" "$tag"
+) 9>"$IMAGE_CACHE/.save.lock"
 mv "$archive.part" "$archive"
-size=$(podman image inspect --format '{{.Size}}' "$tag")
+# Older archives of this image and platform (other inputs) are of no further use.
+find "$IMAGE_CACHE" -maxdepth 1 -name "$file-$SLUG-*.tar" ! -path "$archive" -delete
+size=$(podman image inspect --format '{{.Size}}' "$id")
 gz=$(gzip -c "$archive" | wc -c)
 log "wrote $archive: image $((size / 1000000)) MB unpacked, archive $((gz / 1000000)) MB gzipped"
 echo "ARCHIVE=$archive IMAGE=$tag"

@@ -10,8 +10,9 @@
 #
 # Writes a docker-archive for `ctr -n k8s.io images import` to
 #   ${BARELB_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/barelb}/image/pause-3.10.2-<arch>-<hash>.tar
-# (<hash>: of pause.c and this script) and reuses it while they are unchanged. Last line of
-# stdout: ARCHIVE=<path> IMAGE=registry.k8s.io/pause:3.10.2. Progress goes to stderr. As root.
+# (<hash>: of pause.c and this script) and reuses it while they are unchanged (older ones
+# go). Last line of stdout: ARCHIVE=<path> IMAGE=registry.k8s.io/pause:3.10.2. Progress goes
+# to stderr. As root.
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=common.sh
 . "$(dirname "${BASH_SOURCE[0]}")/common.sh"
@@ -60,5 +61,6 @@ podman build --quiet --platform "$PLATFORM" --network none -f "$work/Containerfi
 mkdir -p "$IMAGE_CACHE"
 podman save --quiet --format docker-archive -o "$archive.part" "$image"
 mv "$archive.part" "$archive"
+find "$IMAGE_CACHE" -maxdepth 1 -name "pause-$PAUSE_TAG-$SLUG-*.tar" ! -path "$archive" -delete
 log "wrote $archive ($(du -h "$archive" | cut -f1))"
 echo "ARCHIVE=$archive IMAGE=$image"

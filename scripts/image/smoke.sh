@@ -4,7 +4,8 @@
 # directory, and its programs run there with chroot as the image's user (65534), under QEMU
 # through binfmt_misc for a foreign platform. It checks that
 #   - `barelb --version` prints package.json's version;
-#   - the data-plane addon loads (the module the speaker uses, dist/dataplane/native.js);
+#   - the data-plane addon loads (the module the speaker uses, dist/dataplane/native.js), and
+#     so does the netlink package's prebuilt binary;
 #   - `barelb config validate` accepts config/pool-configmap.yaml;
 #   - the modules of `barelb controller` and `barelb speaker` load, and
 #     @kubernetes/client-node is not loaded by any of them.
@@ -117,6 +118,11 @@ check "data-plane addon loads" "^napi [0-9]+ trim (true|false)\$" node --input-t
 const { loadAddon } = await import("/app/dist/dataplane/native.js");
 const a = loadAddon();
 console.log(`napi ${a.napiVersion} trim ${a.trimMemory()}`);'
+# The netlink package's core socket module, which the speaker imports when it starts following
+# interfaces; it loads the package's prebuilt binary for this platform.
+check "netlink's binary for this platform loads" "^createNetlink function\$" node --input-type=module -e '
+const nl = await import("netlink/dist/netlink.js");
+console.log("createNetlink", typeof nl.createNetlink);'
 check "barelb config validate" "." node /app/dist/cli/main.js config validate /tmp/smoke/pool-configmap.yaml
 # The modules behind `barelb controller` and `barelb speaker` (and the CLI), loaded as those
 # commands load them; none of them may load @kubernetes/client-node.
