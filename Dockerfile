@@ -13,7 +13,8 @@
 #
 # Base image: pinned to an exact Node release. To pin it byte for byte, add the digest of the
 # multi-platform index, which `docker buildx imagetools inspect node:22.23.3-bookworm-slim`
-# prints, e.g. --build-arg NODE_IMAGE=node:22.23.3-bookworm-slim@sha256:<digest>.
+# prints, e.g. --build-arg NODE_IMAGE=node:22.23.3-bookworm-slim@sha256:<digest>. Without a
+# registry, scripts/image/build.sh passes a local stand-in (README: "Building the image").
 ARG NODE_IMAGE=node:22.23.3-bookworm-slim
 
 # ---- build: TypeScript, the native addon, production node_modules --------------------------
@@ -36,7 +37,7 @@ COPY src ./src
 # Called with the base image's node directly, not through `npm run` (which would put the
 # unused `node` devDependency first on the PATH). native/build.js compiles against this
 # Node's headers (/usr/local/include/node) with the node-gyp bundled in npm.
-# @kubernetes/client-node (about 65 MB with the packages only it needs) is used by `barelb lab`
+# @kubernetes/client-node (about 85 MB with the packages only it needs) is used by `barelb lab`
 # and the tests only: the controller, the speaker and `barelb config validate` talk to the API
 # with barelb's own client (src/k8s/api.ts) and import client-node's types only. It is dropped
 # from the image's package.json before the prune, so `npm prune` removes it and its own

@@ -110,8 +110,11 @@ slim=(
   --dpkgopt='path-exclude=/usr/share/linda/*'
   --dpkgopt='path-exclude=/usr/share/locale/*'
 )
+# The merged-usr hook makes /usr merged as debian:bookworm-slim has it, with usr-is-merged;
+# without it bookworm's init-system-helpers pulls in usrmerge, and with it perl (about 47 MB).
 SOURCE_DATE_EPOCH=${SOURCE_DATE_EPOCH:-$(date +%s)} \
   mmdebstrap --quiet --mode=root --variant=minbase --arch="$DEB_ARCH" "${slim[@]}" \
+  --hook-dir=/usr/share/mmdebstrap/hooks/merged-usr \
   "$DEBIAN_SUITE" "$rootfs" "$sources" >&2
 
 log "adding Node $NODE_VERSION, npm $NPM_VERSION, corepack $COREPACK_VERSION"
