@@ -4,6 +4,7 @@ import { join } from "node:path";
 import { CommandError, isRunning, processRef, terminate } from "../util/proc.js";
 import { ensureControlPlaneBinaries, startControlPlane } from "./controlplane.js";
 import {
+  ip,
   attachNetns,
   createBridge,
   createNetns,
@@ -144,11 +145,13 @@ export async function createLab(opts: LabOptions): Promise<Lab> {
   const rec = await withLabLock(async () => {
     await cleanupStaleLocked(progress);
     const live = await readRecords();
-    const used = new Set(live.map((r) => r.slot));
+    const taken = await hostSlots();
+    const used = new Set([...live.map((r) => r.slot), ...taken.keys()]);
     const slot = [...Array(MAX_LABS).keys()].find((s) => !used.has(s));
     if (slot === undefined) {
+      const hostNote = [...taken].map(([s, why]) => `slot ${s} holds this host's ${why}`);
       throw new Error(
-        `${MAX_LABS} labs are already running (${live.map((r) => r.id).join(", ")}); remove them with: barelb lab down`,
+        `no free lab slot: ${[...live.map((r) => `lab ${r.id} runs`), ...hostNote].join("; ")}; remove labs with: barelb lab down`,
       );
     }
     const id = randomBytes(3).toString("hex");
@@ -191,6 +194,48 @@ export async function createLab(opts: LabOptions): Promise<Lab> {
     });
     throw e;
   }
+}
+
+/**
+ * Slots whose addresses this host itself uses outside any lab (an uplink in 192.0.2.0/24, as
+ * some virtual machines have, or its gateway): a lab there would answer ARP for the host's
+ * own address on the lab's bridge, or take the address of the host's gateway.
+ */
+export async function hostSlots(): Promise<Map<number, string>> {
+  const { stdout: addrs } = await ip(["-j", "addr", "show"]);
+  const { stdout: routes4 } = await ip(["-j", "-4", "route", "show", "table", "all"]);
+  const { stdout: routes6 } = await ip(["-j", "-6", "route", "show", "table", "all"]);
+  const found = new Map<number, string>();
+  const note = (address: string, what: string) => {
+    const slot = labSlotOf(address);
+    if (slot !== undefined && !found.has(slot)) found.set(slot, `${what} ${address}`);
+  };
+  for (const link of JSON.parse(addrs) as {
+    ifname: string;
+    addr_info?: { local?: string }[];
+  }[]) {
+    if (linkPattern.test(link.ifname)) continue;
+    for (const a of link.addr_info ?? []) if (a.local !== undefined) note(a.local, `address`);
+  }
+  for (const r of [
+    ...(JSON.parse(routes4 || "[]") as { gateway?: string; dev?: string }[]),
+    ...(JSON.parse(routes6 || "[]") as { gateway?: string; dev?: string }[]),
+  ]) {
+    if (r.gateway !== undefined && !(r.dev !== undefined && linkPattern.test(r.dev)))
+      note(r.gateway, "gateway");
+  }
+  return found;
+}
+
+/** The lab slot whose addresses include `address`, if any. */
+export function labSlotOf(address: string): number | undefined {
+  const v4 = /^(192\.0\.2|198\.51\.100)\.(\d+)$/.exec(address);
+  if (v4?.[2] !== undefined) return Math.floor(Number(v4[2]) / 64);
+  for (const slot of Array(MAX_LABS).keys()) {
+    const prefix = slot === 0 ? "2001:db8::" : `2001:db8:0:${slot}:`;
+    if (address.startsWith(prefix)) return slot;
+  }
+  return undefined;
 }
 
 async function build(

@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { MAX_LABS, slotAddresses } from "../../../src/lab/lab.js";
+import { MAX_LABS, labSlotOf, slotAddresses } from "../../../src/lab/lab.js";
+import { realNodeAddresses } from "../../../src/lab/real-nodes.js";
 
 // Lab addressing: documentation ranges only, and labs running side by side never overlap.
 
@@ -39,6 +40,35 @@ describe("lab slot addresses", () => {
         seen.add(ip);
       }
       expect(a.gateway6.startsWith("2001:db8:")).toBe(true);
+    }
+  });
+});
+
+describe("the lab slot an address falls in", () => {
+  it.each([
+    ["192.0.2.2", 0],
+    ["192.0.2.63", 0],
+    ["192.0.2.64", 1],
+    ["192.0.2.255", 3],
+    ["198.51.100.40", 0],
+    ["198.51.100.200", 3],
+    ["2001:db8::1", 0],
+    ["2001:db8::1:5", 0],
+    ["2001:db8:0:2::11", 2],
+    ["203.0.113.1", undefined],
+    ["10.0.0.1", undefined],
+    ["2001:db8:1::1", undefined],
+    ["fd00::2", undefined],
+  ])("%s is in slot %s", (address, slot) => {
+    expect(labSlotOf(address)).toBe(slot);
+  });
+
+  it("covers every address a slot hands out, in both ranges", () => {
+    for (const slot of Array(MAX_LABS).keys()) {
+      const a = slotAddresses(slot);
+      for (const addr of [a.gateway4, a.client4, a.node4(1), a.gateway6, a.client6, a.node6(8)])
+        expect(labSlotOf(addr)).toBe(slot);
+      expect(labSlotOf(realNodeAddresses(slot).kubernetesServiceIP)).toBe(slot);
     }
   });
 });
