@@ -273,6 +273,13 @@ function clusterCommand(
       "--lb-class <class>",
       `${what.lbClass} only Services with this spec.loadBalancerClass (default: only those with none)`,
     )
+    .option(
+      "--pod-uid <uid>",
+      `UID of this program's own Pod, named $POD_NAME (default: $POD_UID): ${what.leases} ` +
+        "names the Pod as its owner, so it goes with the Pod even when the program cannot " +
+        "remove it (killed, or its RBAC deleted first by helm uninstall)",
+      process.env.POD_UID,
+    )
     .option("--metrics-address <addr>", "address for /metrics, /healthz, /readyz", "0.0.0.0")
     .addOption(
       portOption("--metrics-port <port>", "port for /metrics, /healthz, /readyz", what.metricsPort),
@@ -290,6 +297,10 @@ function clusterArgs(o: Record<string, unknown>) {
     metricsAddress: o.metricsAddress as string,
     metricsPort: o.metricsPort as number,
     logLevel: o.logLevel as string,
+    ownerPod:
+      typeof o.podUid === "string" && o.podUid !== "" && process.env.POD_NAME
+        ? { name: process.env.POD_NAME, uid: o.podUid }
+        : undefined,
   };
 }
 

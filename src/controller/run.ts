@@ -29,6 +29,8 @@ export interface ControllerOptions {
   leaseDurationMs: number;
   renewDeadlineMs: number;
   retryPeriodMs: number;
+  /** The replica's own Pod (in `namespace`): owner of the leader Lease while it leads. */
+  ownerPod?: { name: string; uid: string } | undefined;
   metricsAddress: string;
   metricsPort: number;
   log: Logger;
@@ -218,6 +220,7 @@ export function runController(opts: ControllerOptions, stop: AbortSignal): Contr
           leaseDurationMs: opts.leaseDurationMs,
           renewDeadlineMs: opts.renewDeadlineMs,
           retryPeriodMs: opts.retryPeriodMs,
+          owner: opts.ownerPod,
           log,
         });
         await elector.run(stop, { onStartedLeading: lead, onStoppedLeading: () => undefined });

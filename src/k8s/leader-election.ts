@@ -59,6 +59,11 @@ export interface LeaderElectionOptions {
   leaseDurationMs: number;
   renewDeadlineMs: number;
   retryPeriodMs: number;
+  /**
+   * The candidate's Pod: named as the Lease's owner whenever this candidate writes it, so the
+   * garbage collector removes the Lease once the last leader's Pod is gone (`helm uninstall`).
+   */
+  owner?: { name: string; uid: string } | undefined;
   log: Logger;
   /** Monotonic clock in ms (tests may pass their own). */
   now?: () => number;
@@ -171,7 +176,7 @@ export class LeaderElector {
           this.lease = await this.client.create<LeaseJson>(this.path(), {
             apiVersion: "coordination.k8s.io/v1",
             kind: "Lease",
-            metadata: { name, namespace },
+            metadata: { name, namespace, ...this.ownerReferences() },
             spec: {
               holderIdentity: identity,
               leaseDurationSeconds: durationSeconds,
@@ -187,6 +192,7 @@ export class LeaderElector {
           const takeover = decision.kind === "takeover";
           this.lease = await this.client.replace<LeaseJson>(this.path(name), {
             ...current,
+            metadata: { ...current?.metadata, ...this.ownerReferences() },
             spec: {
               ...spec,
               holderIdentity: identity,
@@ -207,6 +213,13 @@ export class LeaderElector {
       }
       return false;
     }
+  }
+
+  private ownerReferences(): Pick<NonNullable<LeaseJson["metadata"]>, "ownerReferences"> {
+    const o = this.opts.owner;
+    return o === undefined
+      ? {}
+      : { ownerReferences: [{ apiVersion: "v1", kind: "Pod", name: o.name, uid: o.uid }] };
   }
 
   /** Gives the Lease up at once (holder cleared), so a standby takes over without waiting. */

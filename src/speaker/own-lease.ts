@@ -23,6 +23,12 @@ export interface OwnLeaseOptions {
   renewIntervalMs: number;
   /** Published for peers: heartbeat token and address. */
   annotations: Record<string, string>;
+  /**
+   * The Pod this speaker runs in: the Lease names it as its owner, so the garbage collector
+   * deletes the Lease with the Pod when the speaker could not (SIGKILL, or `helm uninstall`
+   * deleting the speaker's RBAC before its Pod has stopped).
+   */
+  ownerPod?: { name: string; uid: string } | undefined;
   log: Logger;
   now?: () => number;
 }
@@ -87,7 +93,7 @@ export class OwnLease {
     this.writes++;
     try {
       await this.client.mergePatch<LeaseJson>(this.path(this.name), {
-        metadata: { labels: { ...SPEAKER_LEASE_LABELS }, annotations: this.opts.annotations },
+        metadata: { ...this.metadata(), annotations: this.opts.annotations },
         spec: { holderIdentity: node, leaseDurationSeconds: seconds, renewTime: t },
       } satisfies LeaseJson);
       this.lastRenewed = this.now();
@@ -105,7 +111,7 @@ export class OwnLease {
           metadata: {
             name: this.name,
             namespace,
-            labels: { ...SPEAKER_LEASE_LABELS },
+            ...this.metadata(),
             annotations: this.opts.annotations,
           },
           spec: {
@@ -122,6 +128,19 @@ export class OwnLease {
         log.warn({ err, lease: this.name }, "cannot create speaker Lease");
       }
     }
+  }
+
+  /** Labels, and the owner: a merge patch replaces the list, so a new Pod takes over a Lease. */
+  private metadata(): Pick<NonNullable<LeaseJson["metadata"]>, "labels" | "ownerReferences"> {
+    const owner = this.opts.ownerPod;
+    return {
+      labels: { ...SPEAKER_LEASE_LABELS },
+      ...(owner === undefined
+        ? {}
+        : {
+            ownerReferences: [{ apiVersion: "v1", kind: "Pod", name: owner.name, uid: owner.uid }],
+          }),
+    };
   }
 
   /** Sets an annotation published with the next renewal. */

@@ -58,6 +58,8 @@ export interface SpeakerOptions {
   heartbeatIntervalMs: number;
   deadAfterMs: number;
   excludeInterfaces: string[] | undefined;
+  /** The speaker's own Pod (in `namespace`): owner of its Lease. */
+  ownerPod?: { name: string; uid: string } | undefined;
   metricsAddress: string;
   metricsPort: number;
   log: Logger;
@@ -86,6 +88,7 @@ export function runSpeaker(opts: SpeakerOptions, stop: AbortSignal): SpeakerHand
     leaseDurationMs: opts.leaseDurationMs,
     renewIntervalMs: opts.renewIntervalMs,
     annotations: { [HEARTBEAT_TOKEN_ANNOTATION]: token },
+    ownerPod: opts.ownerPod,
     log,
   });
 

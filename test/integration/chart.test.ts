@@ -344,6 +344,7 @@ describe.runIf(helmProblem === null)("Helm chart charts/barelb", () => {
       { name: "NODE_NAME", valueFrom: { fieldRef: { fieldPath: "spec.nodeName" } } },
       { name: "POD_NAMESPACE", valueFrom: { fieldRef: { fieldPath: "metadata.namespace" } } },
       { name: "POD_NAME", valueFrom: { fieldRef: { fieldPath: "metadata.name" } } },
+      { name: "POD_UID", valueFrom: { fieldRef: { fieldPath: "metadata.uid" } } },
     ]);
     // Node runs with the speaker's memory flags (src/speaker/node-flags.ts), the image's entry
     // point with flags in front.
@@ -389,6 +390,7 @@ describe.runIf(helmProblem === null)("Helm chart charts/barelb", () => {
     expect(c.env?.map((e) => [e.name, e.valueFrom?.fieldRef?.fieldPath])).toEqual([
       ["POD_NAMESPACE", "metadata.namespace"],
       ["POD_NAME", "metadata.name"],
+      ["POD_UID", "metadata.uid"],
     ]);
     expect(c.ports).toEqual([{ name: "metrics", containerPort: 7472, protocol: "TCP" }]);
     expect(c.livenessProbe?.httpGet).toEqual({ path: "/healthz", port: "metrics" });

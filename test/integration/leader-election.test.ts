@@ -30,8 +30,9 @@ describe.runIf(kc !== null)("leader election on a real API server", () => {
     if (ns !== "") await admin.makeApiClient(CoreV1Api).deleteNamespace({ name: ns });
   });
 
-  function candidate(identity: string) {
+  function candidate(identity: string, owner?: { name: string; uid: string }) {
     const elector = new LeaderElector({
+      owner,
       client: kubeClientFor(admin),
       namespace: ns,
       name: "barelb-controller",
@@ -80,6 +81,26 @@ describe.runIf(kc !== null)("leader election on a real API server", () => {
     const spec = await holder();
     expect(spec?.holderIdentity).toBe("b");
     expect(spec?.leaseTransitions).toBe(1);
+    b.stop.abort();
+    await b.done;
+  });
+
+  it("names the leading replica's Pod as the Lease's owner, and the next leader's after it", async () => {
+    // The garbage collector then removes the Lease with the last leader's Pod (helm uninstall).
+    const ownerOf = async () =>
+      (
+        await admin
+          .makeApiClient(CoordinationV1Api)
+          .readNamespacedLease({ name: "barelb-controller", namespace: ns })
+      ).metadata?.ownerReferences?.map((o) => `${o.kind}/${o.name}/${o.uid}`);
+    const a = candidate("a", { name: "pod-a", uid: "00000000-0000-0000-0000-00000000000a" });
+    await eventually("a leads", () => (a.state.leading ? true : undefined));
+    expect(await ownerOf()).toEqual(["Pod/pod-a/00000000-0000-0000-0000-00000000000a"]);
+    const b = candidate("b", { name: "pod-b", uid: "00000000-0000-0000-0000-00000000000b" });
+    a.stop.abort();
+    await a.done;
+    await eventually("b leads", () => (b.state.leading ? true : undefined));
+    expect(await ownerOf()).toEqual(["Pod/pod-b/00000000-0000-0000-0000-00000000000b"]);
     b.stop.abort();
     await b.done;
   });

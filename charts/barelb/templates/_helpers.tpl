@@ -91,6 +91,11 @@ app.kubernetes.io/component: {{ .component }}
   valueFrom:
     fieldRef:
       fieldPath: metadata.name
+# Owner of the program's Lease: it is garbage-collected with the Pod.
+- name: POD_UID
+  valueFrom:
+    fieldRef:
+      fieldPath: metadata.uid
 {{- end }}
 
 {{- define "barelb.checks" -}}
