@@ -281,5 +281,14 @@ describe.runIf(prereqs("user-journey e2e", ["root", "ip", "arping", "setpriv", "
       expect(await k.externalIP("sample")).toBe(ip);
       expect(await k.arpOwner(ip)).toBeUndefined();
     });
+
+    it("installed again, barelb keeps the Service's IP and serves it", async () => {
+      await k.install();
+      await k.waitBarelbReady();
+      expect(await k.externalIP("sample")).toBe(ip);
+      expect(await k.until("curl to reach the pod again", 60_000, () => k.curl(url))).toMatch(
+        /^hello from sample-/,
+      );
+    });
   },
 );

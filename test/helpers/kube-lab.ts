@@ -1,10 +1,10 @@
 import { spawn } from "node:child_process";
-import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { setTimeout as sleep } from "node:timers/promises";
 import { ensureControlPlaneBinaries } from "../../src/lab/controlplane.js";
-import { createLab, slotAddresses, type Lab } from "../../src/lab/lab.js";
+import { poolConfigMap } from "../../src/lab/cluster.js";
+import { createLab, type Lab } from "../../src/lab/lab.js";
 import { ensureNodeBinaries } from "../../src/lab/real-nodes.js";
 import { packageRoot } from "../../src/util/paths.js";
 import { run, type RunResult } from "../../src/util/proc.js";
@@ -95,12 +95,8 @@ export class KubeLab {
    * your LAN in it": the lab's free range. (Lab 0's is the file's own.)
    */
   async applyPoolConfig(): Promise<void> {
-    const a = slotAddresses(this.lab.record.slot);
-    const text = (await readFile(join(root, "config", "pool-configmap.yaml"), "utf8"))
-      .replace("192.0.2.32-192.0.2.62", a.vipRange4)
-      .replace("2001:db8::1:0/112", a.vipCidr6);
     await run(this.kubectlBin, ["--kubeconfig", this.lab.kubeconfig, "apply", "-f", "-"], {
-      input: text,
+      input: JSON.stringify(poolConfigMap(this.lab)),
     });
   }
 
