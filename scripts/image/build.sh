@@ -2,7 +2,9 @@
 # Builds barelb's image from the repository's Dockerfile with podman, on a machine that
 # reaches no container registry: the base image (node:22.23.3-bookworm-slim upstream) is a
 # local stand-in that scripts/image/base.sh makes from Debian packages and the npm registry's
-# Node binaries, passed as --build-arg NODE_IMAGE. Foreign platforms build under QEMU
+# Node binaries, passed as --build-arg NODE_IMAGE. For linux/arm/v7 that base is Debian forky
+# with Debian's build of Node 24 (no official Node 22 for 32-bit arm is reachable), so that
+# image runs Debian's Node, not the official one. Foreign platforms build under QEMU
 # (binfmt_misc, registered here if needed).
 #
 #   scripts/image/build.sh [--platform linux/amd64|linux/arm64|linux/arm/v7] [--tag REPO:TAG]

