@@ -22,7 +22,6 @@
 //   node-local   the same with externalTrafficPolicy Local and a pod on each live node: the
 //                IP moves only to nodes with a ready endpoint of their own.
 // Nothing passes or fails on a figure.
-import { randomBytes } from "node:crypto";
 import { loadavg } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
@@ -173,31 +172,7 @@ export async function main(args: string[]): Promise<void> {
       );
       await settle();
     }
-    if (faults.has("upgrade"))
-      await measure(
-        "upgrade",
-        async () => {
-          await k.helm([
-            "upgrade",
-            "barelb",
-            "charts/barelb",
-            "-n",
-            NAMESPACE,
-            "--reuse-values",
-            "--set-string",
-            `speaker.podAnnotations.barelb\\.io/rolled=${randomBytes(4).toString("hex")}`,
-          ]);
-          await k.kubectl(
-            "-n",
-            NAMESPACE,
-            "rollout",
-            "status",
-            "daemonset/barelb-speaker",
-            "--timeout=300s",
-          );
-        },
-        3_000,
-      );
+    if (faults.has("upgrade")) await measure("upgrade", () => k.rollSpeakers(), 3_000);
     await settle();
 
     // Node deaths. Cluster: the owner dies; its web pod (if it had one) stays a ready endpoint

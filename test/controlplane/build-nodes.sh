@@ -23,9 +23,9 @@ if ! command -v go >/dev/null 2>&1; then
   exit 127
 fi
 
-k8s_version=$(awk '$1 == "require" && $2 == "k8s.io/kubernetes" { print $3 }' "$here/go.mod")
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+. "$here/lib.sh"
 key="k8s-${k8s_version}_containerd-${containerd_version}_runc-${runc_version}_$(go env GOOS)-$(go env GOARCH)"
-cache_root=${BARELB_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/barelb}
 out="$cache_root/nodes/$key"
 bins=(kubelet kube-proxy kube-controller-manager kube-scheduler containerd containerd-shim-runc-v2 ctr runc)
 
@@ -45,13 +45,10 @@ echo "barelb: building kubelet, kube-proxy, kube-controller-manager, kube-schedu
 echo "        containerd $containerd_version and runc $runc_version into $out (a cold build takes minutes)" >&2
 
 # Kubernetes: the same pinned module and version stamp as build.sh.
-minor=${k8s_version#v1.}; minor=${minor%%.*}
-v=k8s.io/component-base/version
-k8s_flags="-X $v.gitVersion=$k8s_version -X $v.gitMajor=1 -X $v.gitMinor=$minor -X $v.gitTreeState=clean"
 for cmd in kubelet kube-proxy kube-controller-manager kube-scheduler; do
   [[ -x "$out/$cmd" ]] && continue
   (cd "$here" && CGO_ENABLED=0 GOFLAGS=-mod=readonly go build -trimpath -buildvcs=false \
-    -ldflags "-s -w $k8s_flags" -o "$out/$cmd.tmp" "k8s.io/kubernetes/cmd/$cmd")
+    -ldflags "-s -w $k8s_version_flags" -o "$out/$cmd.tmp" "k8s.io/kubernetes/cmd/$cmd")
   mv "$out/$cmd.tmp" "$out/$cmd"
 done
 

@@ -17,10 +17,10 @@ if ! command -v go >/dev/null 2>&1; then
   exit 127
 fi
 
-k8s_version=$(awk '$1 == "require" && $2 == "k8s.io/kubernetes" { print $3 }' "$here/go.mod")
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+. "$here/lib.sh"
 etcd_version=$(go -C "$here" list -m -f '{{.Version}}' go.etcd.io/etcd/server/v3)
 key="k8s-${k8s_version}_etcd-${etcd_version}_$(go env GOOS)-$(go env GOARCH)"
-cache_root=${BARELB_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/barelb}
 out="$cache_root/controlplane/$key"
 
 if [[ -x "$out/kube-apiserver" && -x "$out/etcd" && -x "$out/kubectl" && -f "$out/.complete" ]]; then
@@ -33,18 +33,11 @@ start=$(date +%s)
 echo "barelb: building kube-apiserver $k8s_version, kubectl $k8s_version and etcd $etcd_version into $out" >&2
 echo "barelb: (a cold build takes several minutes; later runs reuse the cache)" >&2
 
-# Stamp the Kubernetes version the way its release build does, so /version and kubectl
-# report the real release rather than v0.0.0.
-minor=${k8s_version#v1.}; minor=${minor%%.*}
-v=k8s.io/component-base/version
-version_flags="-X $v.gitVersion=$k8s_version -X $v.gitMajor=1 -X $v.gitMinor=$minor -X $v.gitTreeState=clean"
-version_flags+=" -X k8s.io/client-go/pkg/version.gitVersion=$k8s_version"
-
 # -trimpath and no VCS stamping: the result depends only on the pinned modules.
 build() {
   local pkg=$1 name=$2
   (cd "$here" && CGO_ENABLED=0 GOFLAGS=-mod=readonly go build -trimpath -buildvcs=false \
-    -ldflags "-s -w $version_flags" -o "$out/$name.tmp" "$pkg")
+    -ldflags "-s -w $k8s_version_flags" -o "$out/$name.tmp" "$pkg")
   mv "$out/$name.tmp" "$out/$name"
 }
 build go.etcd.io/etcd/server/v3 etcd

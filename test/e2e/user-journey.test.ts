@@ -1,4 +1,3 @@
-import { randomBytes } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { prereqs } from "../helpers/prereq.js";
 import { KubeLab, NAMESPACE, outage, podReady } from "../helpers/kube-lab.js";
@@ -117,24 +116,7 @@ describe.runIf(prereqs("user-journey e2e", ["root", "ip", "arping", "setpriv", "
       await k.kubectl("-n", NAMESPACE, "delete", "pod", (await k.speakerOn(owner)).metadata.name);
       await k.waitBarelbReady();
       const upgradeAt = Date.now();
-      await k.helm([
-        "upgrade",
-        "barelb",
-        "charts/barelb",
-        "-n",
-        NAMESPACE,
-        "--reuse-values",
-        "--set-string",
-        `speaker.podAnnotations.barelb\\.io/rolled=${randomBytes(4).toString("hex")}`,
-      ]);
-      await k.kubectl(
-        "-n",
-        NAMESPACE,
-        "rollout",
-        "status",
-        "daemonset/barelb-speaker",
-        "--timeout=180s",
-      );
+      await k.rollSpeakers(180);
       await k.waitBarelbReady();
       await k.until("a success after the rollout", 10_000, () =>
         prober.attempts.some((a) => a.ok && a.t > Date.now() - 2_000),

@@ -1,4 +1,5 @@
 import { spawn } from "node:child_process";
+import { randomBytes } from "node:crypto";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { setTimeout as sleep } from "node:timers/promises";
@@ -88,6 +89,31 @@ export class KubeLab {
       "--create-namespace",
       ...extra,
     ]);
+  }
+
+  /**
+   * `helm upgrade` that changes only a speaker Pod annotation, so the DaemonSet rolls every
+   * speaker (one node at a time, as any upgrade does); returns once the rollout is done.
+   */
+  async rollSpeakers(timeoutS = 300): Promise<void> {
+    await this.helm([
+      "upgrade",
+      "barelb",
+      join(root, "charts", "barelb"),
+      "-n",
+      NAMESPACE,
+      "--reuse-values",
+      "--set-string",
+      `speaker.podAnnotations.barelb\\.io/rolled=${randomBytes(4).toString("hex")}`,
+    ]);
+    await this.kubectl(
+      "-n",
+      NAMESPACE,
+      "rollout",
+      "status",
+      "daemonset/barelb-speaker",
+      `--timeout=${timeoutS}s`,
+    );
   }
 
   /**
