@@ -7,7 +7,8 @@ import { createServer } from "node:net";
 import { join } from "node:path";
 import { stringify } from "yaml";
 import { packageRoot } from "../util/paths.js";
-import { run, terminate, type ProcessRef } from "../util/proc.js";
+import { terminate, type ProcessRef } from "../util/proc.js";
+import { runBuildScript } from "./build-script.js";
 import { launch, waitFor } from "./daemon.js";
 
 /**
@@ -16,24 +17,17 @@ import { launch, waitFor } from "./daemon.js";
  * ServiceAccount tokens are signed, so callers can act as a ServiceAccount and be refused.
  */
 
-const buildScript = () => join(packageRoot(), "test", "controlplane", "build.sh");
-
 /** Builds (first time) or finds (cached) the binaries; returns their directory. */
 export async function ensureControlPlaneBinaries(
   onProgress: (line: string) => void = () => undefined,
 ): Promise<string> {
   if (process.env.BARELB_CONTROLPLANE_BIN) return process.env.BARELB_CONTROLPLANE_BIN;
-  const script = buildScript();
-  if (!existsSync(script)) throw new Error(`cannot build the control plane: ${script} is missing`);
-  try {
-    const { stdout, stderr } = await run("bash", [script], { timeoutMs: 30 * 60_000 });
-    for (const line of stderr.split("\n")) if (line.trim() !== "") onProgress(line);
-    const dir = stdout.trim().split("\n").pop();
-    if (!dir) throw new Error("build.sh printed no directory");
-    return dir;
-  } catch (e: unknown) {
-    throw new Error("could not build kube-apiserver and etcd from Go modules", { cause: e });
-  }
+  return runBuildScript(
+    join(packageRoot(), "test", "controlplane", "build.sh"),
+    [],
+    onProgress,
+    "could not build kube-apiserver and etcd from Go modules",
+  );
 }
 
 export interface ControlPlaneOptions {

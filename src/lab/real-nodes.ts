@@ -5,6 +5,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { parse, stringify } from "yaml";
 import { packageRoot } from "../util/paths.js";
 import { run, type ProcessRef } from "../util/proc.js";
+import { runBuildScript } from "./build-script.js";
 import { launch, waitFor } from "./daemon.js";
 import { ip, netnsExec } from "./netns.js";
 import type { LabHostRecord, LabRecord } from "./state.js";
@@ -62,7 +63,7 @@ export async function ensureNodeBinaries(
     [],
     onProgress,
     "could not build kubelet, kube-proxy, containerd and runc from Go modules",
-  ).then((line) => line);
+  );
 }
 
 export interface LabImage {
@@ -120,24 +121,6 @@ export async function chartDefaultImage(): Promise<string> {
       `${chartDir}: no image.repository in values.yaml or no appVersion in Chart.yaml`,
     );
   return `${repo}:${chart.appVersion}`;
-}
-
-async function runBuildScript(
-  script: string,
-  args: readonly string[],
-  onProgress: (line: string) => void,
-  what: string,
-): Promise<string> {
-  if (!existsSync(script)) throw new Error(`${what}: ${script} is missing`);
-  try {
-    const { stdout, stderr } = await run("bash", [script, ...args], { timeoutMs: 60 * 60_000 });
-    for (const line of stderr.split("\n")) if (line.trim() !== "") onProgress(line);
-    const last = stdout.trim().split("\n").pop();
-    if (!last) throw new Error(`${script} printed nothing`);
-    return last;
-  } catch (e: unknown) {
-    throw new Error(what, { cause: e });
-  }
 }
 
 export interface RealNodesOptions {
