@@ -2,6 +2,18 @@
 import js from "@eslint/js";
 import tseslint from "typescript-eslint";
 
+const clientNode = {
+  name: "@kubernetes/client-node",
+  message:
+    "runtime code uses barelb's own client (src/k8s/api.ts); client-node is for the lab and tests",
+  allowTypeImports: true,
+};
+const k8sClient = {
+  group: ["**/k8s/client.js"],
+  message: "src/k8s/client.ts wraps client-node: the lab and tests only",
+  allowTypeImports: true,
+};
+
 export default tseslint.config(
   { ignores: ["dist/", "dist-test/", "node_modules/", "native/build/", "coverage/"] },
   js.configs.recommended,
@@ -23,6 +35,51 @@ export default tseslint.config(
       // data: object literals and spreads of them are the normal way to build requests.
       "@typescript-eslint/no-unsafe-class-instance-assignment": "off",
       "@typescript-eslint/no-misused-spread": "off",
+    },
+  },
+  // Boundaries (see README "Layout"), checked here rather than promised in comments.
+  // Runtime code never loads @kubernetes/client-node (~90 MiB of RSS on import): only the lab
+  // and the tests do; its types are free.
+  {
+    files: ["src/**/*.ts"],
+    ignores: ["src/lab/**", "src/k8s/client.ts", "src/cli/lab-commands.ts"],
+    rules: {
+      "@typescript-eslint/no-restricted-imports": [
+        "error",
+        { paths: [clientNode], patterns: [k8sClient] },
+      ],
+    },
+  },
+  // The pure core (addresses, the config parser, the allocator) knows nothing of Kubernetes,
+  // sockets or the programs built on it.
+  {
+    files: ["src/net/**/*.ts", "src/config/**/*.ts", "src/allocator/**/*.ts"],
+    rules: {
+      "@typescript-eslint/no-restricted-imports": [
+        "error",
+        {
+          paths: [
+            clientNode,
+            ...["node:net", "node:dgram", "node:http", "node:https", "netlink"].map((name) => ({
+              name,
+              message: "the pure core does no I/O: pass results in from the edges",
+            })),
+          ],
+          patterns: [
+            {
+              group: [
+                "**/k8s/*",
+                "**/dataplane/*",
+                "**/speaker/*",
+                "**/controller/*",
+                "**/lab/*",
+                "**/cli/*",
+              ],
+              message: "the pure core imports nothing above it",
+            },
+          ],
+        },
+      ],
     },
   },
   { files: ["**/*.js"], ...tseslint.configs.disableTypeChecked },
