@@ -188,6 +188,12 @@ export function describeLab(lab: Lab): string {
   lines.push(`bridge ${r.bridge}: ${r.gateway4}/${r.prefix4}, ${r.gateway6}/${r.prefix6}`);
   lines.push(`free for LoadBalancer IPs: ${a.vipRange4}, ${a.vipCidr6}`);
   lines.push(`run a command on a node:  ip netns exec ${r.netns[0] ?? "?"} <command>`);
+  if (r.kubelet !== undefined) {
+    lines.push(`kubectl and helm for it:  export PATH=${r.kubelet.tools.join(":")}:$PATH`);
+    lines.push(
+      `curl from the LAN:        ip netns exec ${lab.client.netns} curl http://<EXTERNAL-IP>:8080/`,
+    );
+  }
   return `${lines.join("\n")}\n`;
 }
 

@@ -1,6 +1,6 @@
 import { randomBytes } from "node:crypto";
 import { mkdir, rm } from "node:fs/promises";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { CommandError, isRunning, processRef, terminate } from "../util/proc.js";
 import { ensureControlPlaneBinaries, startControlPlane } from "./controlplane.js";
 import {
@@ -16,6 +16,7 @@ import {
   netnsPids,
 } from "./netns.js";
 import { MAX_LABS, MAX_NODES } from "./limits.js";
+import { ensureHelm, helmUnavailable } from "./helm.js";
 import { registerNodes } from "./nodes.js";
 import {
   MAX_KUBELET_NODES,
@@ -292,7 +293,10 @@ async function build(
     rec.server = cp.server;
     await writeRecord(rec);
     if (real !== null) {
-      rec.kubelet = { image: real.images.barelb.image };
+      // kubectl of the control plane's release, and helm if this machine can have it.
+      const tools = [binDir];
+      if (helmUnavailable() === null) tools.push(dirname(await ensureHelm()));
+      rec.kubelet = { image: real.images.barelb.image, tools };
       await startRealNodes(
         rec,
         rec.hosts.filter((h) => h.name !== "client"),

@@ -43,8 +43,11 @@ export interface LabRecord {
   processes: (ProcessRef & { name: string })[];
   kubeconfig: string | null;
   server: string | null;
-  /** Real nodes (kubelet, containerd, kube-proxy): the image to pass to the chart. */
-  kubelet?: { image: string };
+  /**
+   * Real nodes (kubelet, containerd, kube-proxy): the image to pass to the chart, and the
+   * directories of the kubectl and helm to drive the lab with.
+   */
+  kubelet?: { image: string; tools: string[] };
   /** Root-namespace routes the lab added that no link deletion removes (`unreachable` CIDRs). */
   routes?: string[];
 }

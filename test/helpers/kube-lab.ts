@@ -9,7 +9,7 @@ import { createLab, type Lab } from "../../src/lab/lab.js";
 import { ensureNodeBinaries } from "../../src/lab/real-nodes.js";
 import { packageRoot } from "../../src/util/paths.js";
 import { run, type RunResult } from "../../src/util/proc.js";
-import { ensureHelm, helm, type HelmResult } from "./helm.js";
+import { ensureHelm, helm, type HelmResult } from "../../src/lab/helm.js";
 
 /**
  * A lab with real nodes (`barelb lab up --kubelet`) driven the way a user drives a cluster:

@@ -28,7 +28,7 @@ import { mergePatch } from "../../src/k8s/client.js";
 import { ensureControlPlaneBinaries } from "../../src/lab/controlplane.js";
 import { SPEAKER_NODE_FLAGS } from "../../src/speaker/node-flags.js";
 import { packageRoot } from "../../src/util/paths.js";
-import { ensureHelm, helm, helmUnavailable, type HelmResult } from "../helpers/helm.js";
+import { ensureHelm, helm, helmUnavailable, type HelmResult } from "../../src/lab/helm.js";
 import {
   createTestNamespace,
   eventually,

