@@ -218,13 +218,7 @@ export async function main(args: string[]): Promise<void> {
     const deadNode = notReadyAt.node;
 
     // Local: a pod on each of the two live nodes; the owner dies.
-    await k.kubectl(
-      "patch",
-      "service",
-      "sample",
-      "-p",
-      '{"spec":{"externalTrafficPolicy":"Local"}}',
-    );
+    await k.setTrafficPolicy("sample", "Local");
     await k.kubectl("scale", "deployment/sample", "--replicas=4");
     const live = k.lab.nodes.map((n) => n.name).filter((n) => n !== deadNode);
     await k.until("a ready web pod on both live nodes", 120_000, async () => {

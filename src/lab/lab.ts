@@ -302,7 +302,6 @@ async function build(
         rec.hosts.filter((h) => h.name !== "client"),
         {
           binDir: real.binDir,
-          controlPlaneBinDir: binDir,
           kubeconfig: cp.kubeconfigPath,
           pkiDir: join(rec.dir, "pki"),
           images: [real.images.pause, real.images.barelb],

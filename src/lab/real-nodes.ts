@@ -3,7 +3,10 @@ import { mkdir, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { parse, stringify } from "yaml";
+import { CoreV1Api, type V1Node } from "@kubernetes/client-node";
+import { loadKubeConfig } from "../k8s/client.js";
 import { packageRoot } from "../util/paths.js";
+import { eventually } from "../util/wait.js";
 import { run, type ProcessRef } from "../util/proc.js";
 import { runBuildScript } from "./build-script.js";
 import { launch, waitFor } from "./daemon.js";
@@ -125,7 +128,6 @@ export async function chartDefaultImage(): Promise<string> {
 
 export interface RealNodesOptions {
   binDir: string;
-  controlPlaneBinDir: string;
   /** The API server's kubeconfig (admin), its pki directory and address. */
   kubeconfig: string;
   pkiDir: string;
@@ -282,34 +284,26 @@ export async function startRealNodes(
   }
 
   // Every Node registered by its kubelet, given a pod CIDR, and Ready (CNI configured).
-  const kubectl = join(opts.controlPlaneBinDir, "kubectl");
-  const podCidrs = new Map<string, string>();
-  const deadline = Date.now() + 180_000;
-  for (;;) {
-    const { stdout } = await run(kubectl, [
-      "--kubeconfig",
-      opts.kubeconfig,
-      "get",
-      "nodes",
-      "-o",
-      "json",
-    ]).catch(() => ({ stdout: '{"items":[]}' }));
-    const items = (JSON.parse(stdout) as { items: NodeJson[] }).items;
-    const ready = items.filter(
-      (i) =>
-        i.spec.podCIDR !== undefined &&
-        i.status.conditions?.some((c) => c.type === "Ready" && c.status === "True") === true,
-    );
-    for (const i of ready) podCidrs.set(i.metadata.name, i.spec.podCIDR ?? "");
-    if (nodes.every((n) => podCidrs.has(n.name))) break;
-    if (Date.now() > deadline) {
-      const missing = nodes.filter((n) => !podCidrs.has(n.name)).map((n) => n.name);
-      throw new Error(
-        `Nodes not Ready with a pod CIDR after 180 s: ${missing.join(", ")}; see the kubelet logs in ${logs}`,
-      );
-    }
-    await sleep(500);
-  }
+  const core = loadKubeConfig(opts.kubeconfig).makeApiClient(CoreV1Api);
+  const podCidrs = await eventually(
+    "every Node to be Ready with a pod CIDR",
+    async () => {
+      const items = (await core.listNode().catch(() => ({ items: [] as V1Node[] }))).items;
+      const cidrs = new Map<string, string>();
+      for (const i of items) {
+        const ready = i.status?.conditions?.some((c) => c.type === "Ready" && c.status === "True");
+        if (i.metadata?.name !== undefined && i.spec?.podCIDR !== undefined && ready === true)
+          cidrs.set(i.metadata.name, i.spec.podCIDR);
+      }
+      return nodes.every((n) => cidrs.has(n.name)) ? cidrs : undefined;
+    },
+    180_000,
+    500,
+  ).catch((e: unknown) => {
+    throw new Error(`Nodes not Ready with a pod CIDR; see the kubelet logs in ${logs}`, {
+      cause: e,
+    });
+  });
   for (const n of nodes) {
     const cidr = podCidrs.get(n.name) ?? "";
     await ip(["route", "replace", cidr, "via", n.ipv4, "dev", rec.bridge]);
@@ -331,12 +325,6 @@ export async function startRealNodes(
   for (const n of nodes) {
     await waitForChain(n.netns, `${a.kubernetesServiceIP}/32`, 60_000);
   }
-}
-
-interface NodeJson {
-  metadata: { name: string };
-  spec: { podCIDR?: string };
-  status: { conditions?: { type: string; status: string }[] };
 }
 
 async function waitForChain(netns: string, match: string, timeoutMs: number): Promise<void> {

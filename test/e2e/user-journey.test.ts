@@ -147,13 +147,7 @@ describe.runIf(prereqs("user-journey e2e", ["root", "ip", "arping", "setpriv", "
 
     it("externalTrafficPolicy Local: only a node with a ready pod announces, and the IP follows the pod", async () => {
       await k.kubectl("scale", "deployment/sample", "--replicas=1");
-      await k.kubectl(
-        "patch",
-        "service",
-        "sample",
-        "-p",
-        '{"spec":{"externalTrafficPolicy":"Local"}}',
-      );
+      await k.setTrafficPolicy("sample", "Local");
       const podNode = async () => {
         const pods = (await k.pods("default", "app=sample")).filter(
           (p) => p.metadata.deletionTimestamp === undefined && podReady(p),

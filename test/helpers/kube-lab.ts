@@ -9,6 +9,7 @@ import { createLab, type Lab } from "../../src/lab/lab.js";
 import { ensureNodeBinaries } from "../../src/lab/real-nodes.js";
 import { packageRoot } from "../../src/util/paths.js";
 import { run, type RunResult } from "../../src/util/proc.js";
+import { eventually } from "../../src/util/wait.js";
 import { ensureHelm, helm, type HelmResult } from "../../src/lab/helm.js";
 
 /**
@@ -113,6 +114,17 @@ export class KubeLab {
       "status",
       "daemonset/barelb-speaker",
       `--timeout=${timeoutS}s`,
+    );
+  }
+
+  /** Sets a Service's `externalTrafficPolicy`. */
+  async setTrafficPolicy(service: string, policy: "Cluster" | "Local"): Promise<void> {
+    await this.kubectl(
+      "patch",
+      "service",
+      service,
+      "-p",
+      JSON.stringify({ spec: { externalTrafficPolicy: policy } }),
     );
   }
 
@@ -254,26 +266,34 @@ export class KubeLab {
     };
   }
 
+  /**
+   * `eventually` for probes that go through kubectl or a network client: `false` means "not
+   * yet" too, and a failing probe is retried (its last error is named when time runs out).
+   */
   async until<T>(
     what: string,
     timeoutMs: number,
     probe: () => Promise<T | undefined | false> | T | undefined | false,
   ): Promise<T> {
-    const deadline = Date.now() + timeoutMs;
     let last: unknown;
-    for (;;) {
-      try {
-        const v = await probe();
-        if (v !== undefined && v !== false) return v;
-      } catch (e: unknown) {
-        last = e;
-      }
-      if (Date.now() > deadline) {
-        throw new Error(`timed out after ${timeoutMs / 1000} s waiting for ${what}`, {
-          cause: last,
-        });
-      }
-      await sleep(250);
+    try {
+      return await eventually(
+        what,
+        async () => {
+          try {
+            const v = await probe();
+            return v === false ? undefined : v;
+          } catch (e: unknown) {
+            last = e;
+            return undefined;
+          }
+        },
+        timeoutMs,
+        250,
+      );
+    } catch (e: unknown) {
+      const probeError = last instanceof Error ? `; last probe failed: ${last.message}` : "";
+      throw new Error(`${(e as Error).message}${probeError}`, { cause: e });
     }
   }
 }
