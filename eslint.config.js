@@ -82,5 +82,45 @@ export default tseslint.config(
       ],
     },
   },
+  // The two programs are siblings over shared adapters (src/adapters, src/k8s): the speaker
+  // never imports the controller, and what lies below both (adapters, the data plane)
+  // imports neither program.
+  {
+    files: ["src/speaker/**/*.ts"],
+    rules: {
+      "@typescript-eslint/no-restricted-imports": [
+        "error",
+        {
+          paths: [clientNode],
+          patterns: [
+            k8sClient,
+            {
+              group: ["**/controller/*"],
+              message:
+                "the speaker and the controller are siblings: move what both need to src/adapters",
+            },
+          ],
+        },
+      ],
+    },
+  },
+  {
+    files: ["src/adapters/**/*.ts", "src/dataplane/**/*.ts"],
+    rules: {
+      "@typescript-eslint/no-restricted-imports": [
+        "error",
+        {
+          paths: [clientNode],
+          patterns: [
+            k8sClient,
+            {
+              group: ["**/controller/*", "**/speaker/*", "**/cli/*", "**/lab/*"],
+              message: "adapters and the data plane lie below both programs: they import neither",
+            },
+          ],
+        },
+      ],
+    },
+  },
   { files: ["**/*.js"], ...tseslint.configs.disableTypeChecked },
 );

@@ -9,7 +9,7 @@ import { LeaderElector } from "../k8s/leader-election.js";
 import { startHttpServer } from "../observability/http.js";
 import { WorkQueue } from "../util/workqueue.js";
 import { ControllerMetrics } from "./metrics.js";
-import { serviceKey } from "./service-adapter.js";
+import { serviceKey } from "../adapters/service.js";
 import { ServiceController } from "./service-controller.js";
 import { ServiceStatusWriter } from "./status-writer.js";
 

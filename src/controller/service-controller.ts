@@ -2,14 +2,15 @@ import type { V1Service } from "@kubernetes/client-node";
 import type { Logger } from "pino";
 import { Allocator } from "../allocator/allocator.js";
 import type { Config } from "../config/index.js";
-import type { EventSink, EventTarget } from "../k8s/events.js";
+import type { EventSink } from "../k8s/events.js";
 import {
   ALLOCATED_FROM_POOL,
   isHandled,
   serviceKey,
   statusIPs,
   toRequest,
-} from "./service-adapter.js";
+  eventTarget,
+} from "../adapters/service.js";
 
 /**
  * The controller's core: decides, for one Service at a time, which IPs it holds, and asks a
@@ -48,17 +49,6 @@ export interface ServiceControllerDeps {
   log: Logger;
   lbClass: string | undefined;
   observer?: ControllerObserver;
-}
-
-export function eventTarget(svc: V1Service): EventTarget {
-  return {
-    kind: "Service",
-    apiVersion: "v1",
-    namespace: svc.metadata?.namespace ?? "",
-    name: svc.metadata?.name ?? "",
-    uid: svc.metadata?.uid,
-    resourceVersion: svc.metadata?.resourceVersion,
-  };
 }
 
 function sameList(a: readonly string[], b: readonly string[]): boolean {

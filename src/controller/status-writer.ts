@@ -1,6 +1,6 @@
 import type { V1Service } from "@kubernetes/client-node";
 import { RESOURCES, resourcePath, type KubeClient } from "../k8s/api.js";
-import { ALLOCATED_FROM_POOL } from "./service-adapter.js";
+import { ALLOCATED_FROM_POOL } from "../adapters/service.js";
 import type { AssignmentWriter } from "./service-controller.js";
 
 /**

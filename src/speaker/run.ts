@@ -3,7 +3,7 @@ import type { Logger } from "pino";
 import type { Registry as RegistryT } from "prom-client";
 import { processMetrics, Registry } from "../observability/prom-lite.js";
 import { parseConfig, type Config } from "../config/index.js";
-import { eventTarget } from "../controller/service-controller.js";
+import { eventTarget } from "../adapters/service.js";
 import {
   DataPlane,
   interfacePolicy,

@@ -6,7 +6,7 @@ import {
   isHandled,
   serviceKey,
   statusIPs,
-} from "../controller/service-adapter.js";
+} from "../adapters/service.js";
 import { formatIP, parseIP } from "../net/ip.js";
 import type { IPFacts, NodeFacts, ServiceFacts } from "./election.js";
 

@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 import fc from "fast-check";
 import type { V1EndpointSlice, V1Node, V1Service } from "@kubernetes/client-node";
 import { parseConfig, type Config } from "../../../src/config/index.js";
-import { eventTarget } from "../../../src/controller/service-controller.js";
+import { eventTarget } from "../../../src/adapters/service.js";
 import {
   announcedIPs,
   endpointSummaries,

@@ -1,10 +1,13 @@
 import type { V1Service } from "@kubernetes/client-node";
 import type { FamilyPolicy, ServiceRequest } from "../allocator/request.js";
+import type { EventTarget } from "../k8s/events.js";
 import type { IPFamily } from "../net/ip.js";
 
 /**
- * Turns a Kubernetes Service into what the allocator needs (plain data), and reads back what
- * barelb wrote on it. The only place that knows Service field and annotation names.
+ * What both programs read from a Kubernetes Service: whether barelb handles it, its status
+ * IPs, barelb's annotations and their MetalLB aliases, the allocator request it makes, and
+ * the Event target naming it. The only place that knows Service field and annotation names;
+ * the controller and the speaker both read Services through it.
  */
 
 /** Annotation prefixes, in order of precedence: barelb's own, then MetalLB's two spellings. */
@@ -103,5 +106,17 @@ export function toRequest(svc: V1Service): AdapterResult {
       ports: (spec.ports ?? []).map((p) => ({ protocol: p.protocol ?? "TCP", port: p.port })),
       backendKey: local ? `local:${selector}` : "",
     },
+  };
+}
+
+/** The Service as the object of an Event. */
+export function eventTarget(svc: V1Service): EventTarget {
+  return {
+    kind: "Service",
+    apiVersion: "v1",
+    namespace: svc.metadata?.namespace ?? "",
+    name: svc.metadata?.name ?? "",
+    uid: svc.metadata?.uid,
+    resourceVersion: svc.metadata?.resourceVersion,
   };
 }

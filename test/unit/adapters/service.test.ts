@@ -1,11 +1,6 @@
 import { describe, expect, it } from "vitest";
 import type { V1Service } from "@kubernetes/client-node";
-import {
-  annotation,
-  isHandled,
-  statusIPs,
-  toRequest,
-} from "../../../src/controller/service-adapter.js";
+import { annotation, isHandled, statusIPs, toRequest } from "../../../src/adapters/service.js";
 
 const svc = (
   over: {
