@@ -8,8 +8,6 @@ export class ControllerMetrics implements ControllerObserver {
   readonly addressesTotal: Gauge<"pool" | "family">;
   readonly addressesInUse: Gauge<"pool" | "family">;
   readonly allocationFailures: Counter<"reason">;
-  readonly configLoaded: Gauge;
-  readonly configStale: Gauge;
   readonly leader: Gauge;
   readonly servicesWithIP: Gauge;
   readonly statusWrites: Counter;
@@ -32,16 +30,6 @@ export class ControllerMetrics implements ControllerObserver {
       name: "barelb_allocation_failures_total",
       help: "Allocations that left a Service without an IP, by reason code",
       labelNames: ["reason"],
-      registers,
-    });
-    this.configLoaded = new Gauge({
-      name: "barelb_config_loaded",
-      help: "1 once a valid pool config has been loaded",
-      registers,
-    });
-    this.configStale = new Gauge({
-      name: "barelb_config_stale",
-      help: "1 while the ConfigMap holds a config that was refused (the last good one is in force)",
       registers,
     });
     this.leader = new Gauge({

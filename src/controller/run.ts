@@ -1,9 +1,9 @@
-import type { V1ConfigMap, V1Service } from "@kubernetes/client-node";
+import type { V1Service } from "@kubernetes/client-node";
 import type { Logger } from "pino";
 import { collectDefaultMetrics, Registry } from "prom-client";
-import { parseConfig, type Config } from "../config/index.js";
+import { watchPoolConfig } from "../adapters/pool-config.js";
 import { RESOURCES, resourcePath, type KubeClient } from "../k8s/api.js";
-import { EventRecorder, type EventTarget } from "../k8s/events.js";
+import { EventRecorder } from "../k8s/events.js";
 import { watchResource } from "../k8s/informer.js";
 import { LeaderElector } from "../k8s/leader-election.js";
 import { startHttpServer } from "../observability/http.js";
@@ -62,81 +62,40 @@ export function runController(opts: ControllerOptions, stop: AbortSignal): Contr
   const events = new EventRecorder(client, "barelb-controller", opts.identity, log);
   const writer = new ServiceStatusWriter(client, () => metrics.statusWrites.inc());
 
-  let config: Config | null = null;
-  let configReady: () => void = () => undefined;
-  const configLoaded = new Promise<void>((resolve) => (configReady = resolve));
   let session: Session | null = null;
   let restoredNow: () => void = () => undefined;
   const restored = new Promise<void>((resolve) => (restoredNow = resolve));
   let isRestored = false;
 
   // ---- the pool ConfigMap ------------------------------------------------------------
-  const configTarget = (cm: V1ConfigMap): EventTarget => ({
-    kind: "ConfigMap",
-    apiVersion: "v1",
+  const poolConfig = watchPoolConfig({
+    client,
     namespace,
     name: opts.configMap,
-    uid: cm.metadata?.uid,
-    resourceVersion: cm.metadata?.resourceVersion,
-  });
-  const onConfigMap = (cm: V1ConfigMap) => {
-    const text = cm.data?.config;
-    const result =
-      text === undefined
-        ? ({
-            ok: false,
-            errors: [
-              { message: `ConfigMap ${namespace}/${opts.configMap} has no data key "config"` },
-            ],
-          } as const)
-        : parseConfig(text);
-    if (!result.ok) {
-      metrics.configStale.set(1);
-      const lines = result.errors.map((e) => e.message);
-      log.error(
-        { configMap: opts.configMap, errors: lines },
-        "config refused; the last good config stays in force",
-      );
-      const shown =
-        lines.slice(0, 10).join("; ") +
-        (lines.length > 10 ? `; and ${lines.length - 10} more` : "");
-      events.emit(
-        configTarget(cm),
-        "Warning",
-        "InvalidConfig",
-        `config refused, the previous one stays in force: ${shown}`,
-      );
-      return;
-    }
-    for (const w of result.warnings)
-      log.warn({ configMap: opts.configMap, warning: w.message }, "config warning");
-    config = result.config;
-    metrics.configLoaded.set(1);
-    metrics.configStale.set(0);
-    log.info({ pools: config.pools.map((p) => p.name) }, "config loaded");
-    configReady();
-    if (session !== null) {
+    registry,
+    log,
+    onLoaded: (config) => {
+      if (session === null) return;
       for (const key of session.ctrl.setConfig(config)) session.queue.add(key);
       metrics.updatePools(session.ctrl.allocator.stats(), countAssigned(session.ctrl));
-    }
-  };
-  const configWatch = watchResource<V1ConfigMap>({
-    client,
-    path: resourcePath(RESOURCES.configMaps, { namespace }),
-    fieldSelector: `metadata.name=${opts.configMap}`,
-    handlers: {
-      add: onConfigMap,
-      update: onConfigMap,
-      delete: () => {
-        metrics.configStale.set(1);
-        log.warn(
-          { configMap: opts.configMap },
-          "ConfigMap deleted: keeping the last good config (to remove every pool, set address-pools: [])",
-        );
-      },
     },
-    log,
-    what: "configmap",
+    // Only the controller writes the Event: one per refusal, not one per speaker.
+    onRefused: (cm, summary) => {
+      if (cm === undefined) return;
+      events.emit(
+        {
+          kind: "ConfigMap",
+          apiVersion: "v1",
+          namespace,
+          name: opts.configMap,
+          uid: cm.metadata?.uid,
+          resourceVersion: cm.metadata?.resourceVersion,
+        },
+        "Warning",
+        "InvalidConfig",
+        `config refused, the previous one stays in force: ${summary}`,
+      );
+    },
   });
 
   // ---- Services ----------------------------------------------------------------------
@@ -157,7 +116,8 @@ export function runController(opts: ControllerOptions, stop: AbortSignal): Contr
   async function lead(lost: AbortSignal): Promise<void> {
     metrics.leader.set(1);
     try {
-      await Promise.race([Promise.all([services.synced, configLoaded]), aborted(lost)]);
+      await Promise.race([Promise.all([services.synced, poolConfig.loaded]), aborted(lost)]);
+      const config = poolConfig.current();
       if (lost.aborted || config === null) return;
       const ctrl = new ServiceController({
         config,
@@ -202,7 +162,7 @@ export function runController(opts: ControllerOptions, stop: AbortSignal): Contr
       {
         healthy: () => null,
         ready: () =>
-          config === null
+          poolConfig.current() === null
             ? `waiting for a valid config in ConfigMap ${namespace}/${opts.configMap}`
             : session !== null && !isRestored
               ? "restoring existing assignments"
@@ -228,7 +188,7 @@ export function runController(opts: ControllerOptions, stop: AbortSignal): Contr
         await lead(stop);
       }
     } finally {
-      await Promise.all([services.stop(), configWatch.stop()]);
+      await Promise.all([services.stop(), poolConfig.stop()]);
       await events.flush();
       await new Promise((resolve) => server.close(resolve));
     }

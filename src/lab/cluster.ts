@@ -234,7 +234,8 @@ async function ensureNamespace(core: CoreV1Api, name: string): Promise<void> {
   }
 }
 
-async function applyConfigMap(core: CoreV1Api, cm: V1ConfigMap): Promise<void> {
+/** Creates or replaces a ConfigMap (default namespace barelb-system). */
+export async function applyConfigMap(core: CoreV1Api, cm: V1ConfigMap): Promise<void> {
   const namespace = cm.metadata?.namespace ?? BARELB_NAMESPACE;
   const name = cm.metadata?.name ?? "barelb-config";
   try {

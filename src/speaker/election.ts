@@ -38,7 +38,7 @@ export interface IPFacts {
   readonly nodeSelectors: readonly LabelSelector[];
 }
 
-export type Ownership =
+export type ElectedOwner =
   | { readonly ip: string; readonly owner: string; readonly candidates: number }
   | { readonly ip: string; readonly owner: null; readonly why: string };
 
@@ -86,8 +86,8 @@ export function elect(
   ips: Iterable<IPFacts>,
   nodes: ReadonlyMap<string, NodeFacts>,
   members: ReadonlySet<string>,
-): Map<string, Ownership> {
-  const out = new Map<string, Ownership>();
+): Map<string, ElectedOwner> {
+  const out = new Map<string, ElectedOwner>();
   for (const ip of ips) {
     const serving = ip.services.filter((s) => s.readyEndpoints > 0);
     if (serving.length === 0) {

@@ -1,8 +1,8 @@
-import type { KubernetesObject, V1ConfigMap, V1Node } from "@kubernetes/client-node";
+import type { KubernetesObject, V1Node } from "@kubernetes/client-node";
 import type { Logger } from "pino";
 import type { Registry as RegistryT } from "prom-client";
 import { processMetrics, Registry } from "../observability/prom-lite.js";
-import { parseConfig, type Config } from "../config/index.js";
+import { watchPoolConfig } from "../adapters/pool-config.js";
 import { eventTarget } from "../adapters/service.js";
 import {
   DataPlane,
@@ -16,7 +16,7 @@ import { EventRecorder } from "../k8s/events.js";
 import type { LeaseJson } from "../k8s/microtime.js";
 import { watchResource, type WatchedResource } from "../k8s/informer.js";
 import { startHttpServer } from "../observability/http.js";
-import { elect, type NodeFacts } from "./election.js";
+import type { NodeFacts } from "./election.js";
 import { HeartbeatTransport } from "./heartbeat.js";
 import { Membership, type MembershipChange } from "./membership.js";
 import { SpeakerMetrics } from "./metrics.js";
@@ -25,6 +25,7 @@ import {
   HEARTBEAT_TOKEN_ANNOTATION,
   newHeartbeatToken,
 } from "./heartbeat-codec.js";
+import { gainedAnnouncements, ownershipStep } from "./ownership.js";
 import { OwnLease, SPEAKER_LEASE_LABELS, SPEAKER_LEASE_PREFIX } from "./own-lease.js";
 import { SPEAKER_NODE_FLAGS, startedWithSpeakerNodeFlags } from "./node-flags.js";
 import {
@@ -42,9 +43,6 @@ import {
  * with its peers; recomputes, on every change, which IPs this node announces (the same pure
  * election on every node), and hands that set to the ARP/NDP data plane.
  */
-
-/** The ownership of an IP announced on every usable interface: one object for all of them. */
-const ANY_INTERFACE: Ownership = Object.freeze({});
 
 export interface SpeakerOptions {
   client: KubeClient;
@@ -92,7 +90,6 @@ export function runSpeaker(opts: SpeakerOptions, stop: AbortSignal): SpeakerHand
     log,
   });
 
-  let config: Config | null = null;
   let owned = new Map<string, Ownership>();
   let scheduled = false;
   let dataplane: DataPlane | null = null;
@@ -133,28 +130,17 @@ export function runSpeaker(opts: SpeakerOptions, stop: AbortSignal): SpeakerHand
   const services = cached(RESOURCES.services, slimService, "services");
   const slices = cached(RESOURCES.endpointSlices, slimEndpointSlice, "endpointslices");
   const nodes = cached(RESOURCES.nodes, slimNode, "nodes");
-  const onConfig = (cm: V1ConfigMap) => {
-    const r = parseConfig(cm.data?.config ?? "");
-    if (r.ok) {
-      config = r.config;
-      schedule();
-    } else {
-      log.warn(
-        { errors: r.errors.map((e) => e.message) },
-        "config refused; the last good config stays in force",
-      );
-    }
-  };
-  watch(
-    watchResource<V1ConfigMap>({
-      client,
-      path: resourcePath(RESOURCES.configMaps, { namespace }),
-      fieldSelector: `metadata.name=${opts.configMap}`,
-      handlers: { add: onConfig, update: onConfig },
-      log,
-      what: "configmap",
-    }),
-  );
+  // The pool config: the same watch, parser and last-good rule as the controller's. A refused
+  // edit, a missing key or a deleted ConfigMap change nothing this node announces.
+  const poolConfig = watchPoolConfig({
+    client,
+    namespace,
+    name: opts.configMap,
+    registry,
+    log,
+    onLoaded: schedule,
+  });
+  watches.push(poolConfig);
   function onMembershipChange(changes: readonly MembershipChange[]): void {
     for (const c of changes) {
       metrics.membershipChanges.inc({ change: c.change, reason: c.reason });
@@ -180,62 +166,35 @@ export function runSpeaker(opts: SpeakerOptions, stop: AbortSignal): SpeakerHand
     const ips = announcedIPs(
       services.cache.list(),
       endpointSummaries(slices.cache.list()),
-      config,
+      poolConfig.current(),
       opts.lbClass,
     );
     // The membership's view includes this node: eligible unless fenced, held or leaving.
     const members = new Set(membership.eligible());
-    const fenced = membership.selfFenced();
     metrics.members.set(members.size);
-    metrics.fenced.set(fenced ? 1 : 0);
-    const owners = elect(ips.values(), nodeMap, members);
-
-    const next = new Map<string, Ownership>();
-    const quiet = performance.now() < quietUntil;
-    for (const [ip, o] of owners) {
-      if (o.owner !== self || quiet) continue;
-      const facts = ips.get(ip);
-      next.set(
-        ip,
-        facts !== undefined && facts.interfaces.length > 0
-          ? { interfaces: facts.interfaces }
-          : ANY_INTERFACE,
-      );
-    }
-    const invalid = dataplane.setOwned(next);
+    metrics.fenced.set(membership.selfFenced() ? 1 : 0);
+    const step = ownershipStep({
+      self,
+      ips,
+      nodes: nodeMap,
+      members,
+      quiet: performance.now() < quietUntil,
+      previous: owned,
+    });
+    const invalid = dataplane.setOwned(step.owned);
     if (invalid.length > 0) log.warn({ ips: invalid }, "IPs the data plane could not use");
-    const usable = new Set(dataplane.interfaces().map((i) => i.name));
-    for (const [ip, own] of next) {
-      if (owned.has(ip)) continue;
+    const usable = dataplane.interfaces().map((i) => i.name);
+    for (const g of gainedAnnouncements(step, ips, usable, self)) {
       metrics.ownershipChanges.inc({ change: "gained" });
-      const wanted = own.interfaces ?? [...usable];
-      const present = wanted.filter((i) => usable.has(i));
-      for (const svc of ips.get(ip)?.holders ?? []) {
-        if (present.length === 0) {
-          events.emit(
-            eventTarget(svc),
-            "Warning",
-            "announceFailed",
-            `node ${self} should announce ${ip} but has none of the interfaces ${wanted.join(", ") || "(any usable)"}`,
-          );
-        } else {
-          events.emit(
-            eventTarget(svc),
-            "Normal",
-            "nodeAssigned",
-            `announcing ${ip} from node ${self} on ${present.join(", ")}`,
-          );
-        }
-      }
-      log.info({ ip, interfaces: present }, "announcing");
+      for (const e of g.events) events.emit(eventTarget(e.service), e.type, e.reason, e.message);
+      log.info({ ip: g.ip, interfaces: g.interfaces }, "announcing");
     }
-    for (const ip of owned.keys()) {
-      if (next.has(ip)) continue;
+    for (const { ip, owner } of step.lost) {
       metrics.ownershipChanges.inc({ change: "lost" });
       metrics.forgetIP(ip);
-      log.info({ ip, owner: owners.get(ip)?.owner ?? null }, "no longer announcing");
+      log.info({ ip, owner }, "no longer announcing");
     }
-    owned = next;
+    owned = step.owned;
   }
 
   // ---- start-up, the loops, and the graceful stop ------------------------------------

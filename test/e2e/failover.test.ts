@@ -6,49 +6,13 @@ import { netnsExec, setLinkState } from "../../src/lab/netns.js";
 import { loadKubeConfig } from "../../src/k8s/client.js";
 import { isRunning } from "../../src/util/proc.js";
 import { prereqs } from "../helpers/prereq.js";
+import { answering, owner, serviceIP } from "../helpers/arp-owner.js";
 import { eventually } from "../helpers/k8s.js";
 
 // The speakers' failure semantics (issue 5), each seen from a LAN client: who answers ARP
 // for the Service's IP. Real API server, three node namespaces, real arping.
 
 const NS = "default";
-
-/** The nodes whose MACs answered `arping` for `ip` (usually one; none when nobody owns it). */
-async function answering(lab: Lab, ip: string, count = 2): Promise<string[]> {
-  const byMac = new Map(lab.nodes.map((n) => [n.mac.toLowerCase(), n.name]));
-  let out: string;
-  try {
-    out = (
-      await lab.exec(lab.client, [
-        "arping",
-        "-c",
-        String(count),
-        "-w",
-        String(count + 1),
-        "-I",
-        "eth0",
-        ip,
-      ])
-    ).stdout;
-  } catch (e: unknown) {
-    out = (e as { stdout?: string }).stdout ?? "";
-  }
-  const macs = [...out.matchAll(/reply from \S+ \[([0-9A-Fa-f:]+)\]/g)].map((m) =>
-    (m[1] ?? "").toLowerCase(),
-  );
-  return [...new Set(macs.map((m) => byMac.get(m) ?? `unknown ${m}`))].sort();
-}
-
-async function owner(lab: Lab, ip: string, what: string, not?: string): Promise<string> {
-  return eventually(
-    what,
-    async () => {
-      const a = await answering(lab, ip, 1);
-      return a.length === 1 && a[0] !== not ? a[0] : undefined;
-    },
-    30_000,
-  );
-}
 
 describe.runIf(prereqs("failover e2e", ["root", "ip", "arping", "setpriv", "go"]))(
   "speaker failover",
@@ -67,13 +31,7 @@ describe.runIf(prereqs("failover e2e", ["root", "ip", "arping", "setpriv", "go"]
         { node: "node-2" },
         { node: "node-3" },
       ]);
-      ip = await eventually(
-        "the sample Service's IP",
-        async () =>
-          (await core().readNamespacedService({ name: "sample", namespace: NS })).status
-            ?.loadBalancer?.ingress?.[0]?.ip,
-        30_000,
-      );
+      ip = await serviceIP(lab, NS, "sample");
     });
     afterAll(async () => {
       await cluster.stop();
