@@ -123,22 +123,25 @@ export class ServiceController {
     return services.map(serviceKey);
   }
 
-  /** Installs a new config. Returns the Services to reconcile: the evicted and the pending. */
+  /**
+   * Installs a new config. Returns the Services to reconcile: the evicted, then the pending
+   * (`pendingKeys`).
+   */
   setConfig(config: Config): string[] {
     const evicted = this.allocator.setConfig(config);
     for (const ev of evicted) {
+      this.partial.delete(ev.key);
       this.deps.log.info(
         { service: ev.key, ips: ev.ips, reason: ev.reason.code },
         "config change evicts IPs",
       );
     }
-    for (const ev of evicted) this.partial.delete(ev.key);
-    return [...new Set([...evicted.map((e) => e.key), ...this.pending, ...this.partial])];
+    return [...new Set([...evicted.map((e) => e.key), ...this.pendingKeys()])];
   }
 
   /**
-   * The Services to retry when addresses free up: those without IPs, and the PreferDualStack
-   * ones still missing a family.
+   * The Services to retry when addresses free up, in the order they should get them: those
+   * without IPs (longest waiting first), then the PreferDualStack ones missing a family.
    */
   pendingKeys(): string[] {
     return [...this.pending, ...this.partial];

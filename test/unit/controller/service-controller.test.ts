@@ -906,6 +906,34 @@ describe("ServiceController: PreferDualStack gets its second family later", () =
     ]);
   });
 
+  it("a Service without any IP comes before one missing its second family", async () => {
+    const h = new Harness(
+      new FakeCluster(),
+      config(pool("lan", ["192.0.2.0/31", "2001:db8::/128"])),
+    );
+    const v6 = { spec: { ipFamilies: ["IPv6"] } };
+    await runSteps(h, [
+      { say: "s", put: [service("s", v6)], want: { s: ["2001:db8::"] } },
+      {
+        say: "p: IPv4 only",
+        put: [service("p", prefer(["IPv4", "IPv6"]))],
+        want: { p: ["192.0.2.0"] },
+      },
+      { say: "n: nothing", put: [service("n", v6)], want: { n: [] } },
+      {
+        say: "s leaves: n gets its IP, p keeps waiting",
+        delete: "s",
+        want: { n: ["2001:db8::"], p: ["192.0.2.0"] },
+        writes: 1,
+      },
+      {
+        say: "n leaves: p gets it",
+        delete: "n",
+        want: { p: ["192.0.2.0", "2001:db8::"] },
+      },
+    ]);
+  });
+
   it("asking for one IP is asking for exactly that one", async () => {
     const h = new Harness(new FakeCluster(), config(lanDual));
     await runSteps(h, [
