@@ -18,7 +18,9 @@
  * 5. Config changed (valid): `setConfig(config)`; it evicts exactly the Services whose IPs
  *    are no longer valid and returns them (with a reason, for `ClearAssignment`); reallocate
  *    those with `allocate`.
- * 6. After any `release` or eviction, retry the Services left pending: addresses freed up.
+ * 6. After any `release` or eviction, retry the Services left pending: addresses freed up,
+ *    and `complete(key)` the PreferDualStack Services that hold one family of two
+ *    (`missingFamily(key)`): they take the second family when their pool has room for it.
  *
  * ## Allocation order (`allocate`)
  *
@@ -45,7 +47,10 @@
  * Families: SingleStack gets one IP of its family; RequireDualStack one IP per family, both
  * from one pool; PreferDualStack (with two families) prefers a pool with free addresses of
  * both, else one IP of the primary family, else one of the secondary (each pass in the pool
- * order above).
+ * order above). A PreferDualStack Service left with one family gets the other later, from
+ * the pool of the IP it holds, without moving that IP (`complete`): when the pool gains
+ * addresses of that family in a config edit, or one is released. It does not move to another
+ * pool to get both (MetalLB neither).
  *
  * Sharing: an IP is held by several Services only when all have the same non-empty sharing
  * key, equal backend keys and no protocol+port in common.
@@ -123,8 +128,8 @@ interface Entry {
   readonly req: NormalizedRequest;
   /** Ordered like `ips`. */
   holdings: readonly Holding[];
-  /** Canonical text, ordered like the Service's `ipFamilies`; frozen. */
-  readonly ips: readonly string[];
+  /** Canonical text, ordered like the Service's `ipFamilies`; frozen, replaced on change. */
+  ips: readonly string[];
   pool: PoolState;
 }
 
@@ -176,6 +181,16 @@ export class Allocator {
   get(key: string): Assignment | undefined {
     const e = this.services.get(key);
     return e === undefined ? undefined : view(e);
+  }
+
+  /**
+   * The family a Service could still get: for a PreferDualStack Service with two families
+   * that holds an IP of one of them and requests no IPs, the other one; else undefined (also
+   * when it holds nothing).
+   */
+  missingFamily(key: string): IPFamily | undefined {
+    const e = this.services.get(key);
+    return e === undefined ? undefined : lacking(e);
   }
 
   /** How many Services hold IPs. */
@@ -262,6 +277,39 @@ export class Allocator {
     this.release(req.key);
     const e = this.commit(req, choice.value);
     return { ok: true, pool: e.pool.pool.name, ips: e.ips };
+  }
+
+  /**
+   * Gives a PreferDualStack Service that holds one family of two (`missingFamily`) an IP of
+   * the other family, from the pool of the IP it holds, keeping that IP: it got one family
+   * because only that one had room or a pool, and gets the second once its pool has one free
+   * (after a config edit or a release). A Service with a sharing key takes an IP it may share
+   * first, as in `allocate`. Returns the assignment with both IPs, or why the pool cannot
+   * give the second family now (the Service keeps its one IP); undefined when the Service
+   * lacks nothing.
+   */
+  complete(key: string): AllocationResult | undefined {
+    const e = this.services.get(key);
+    if (e === undefined) return undefined;
+    const family = lacking(e);
+    if (family === undefined) return undefined;
+    const pool = e.pool.pool.name;
+    const space = e.pool.spaces[family];
+    if (space === undefined) {
+      return { ok: false, reason: reason("PoolLacksFamily", { pool, family }) };
+    }
+    const value = this.pick(space, e.req);
+    if (value === undefined) {
+      return { ok: false, reason: reason("PoolExhausted", { pool, family }) };
+    }
+    const added = this.hold(e, { family, value }, text({ family, value }));
+    const order = e.req.families;
+    const holdings = [...e.holdings, added].sort(
+      (x, y) => order.indexOf(x.family) - order.indexOf(y.family),
+    );
+    e.holdings = holdings;
+    e.ips = Object.freeze(holdings.map((h) => h.text));
+    return { ok: true, pool, ips: e.ips };
   }
 
   /** Frees the Service's IPs (a shared IP stays held by the others). */
@@ -566,33 +614,36 @@ export class Allocator {
       ips: Object.freeze(choice.ips.map(text)),
       pool: choice.pool,
     };
-    entry.holdings = choice.ips.map((ip, i): Holding => {
-      const map = this.held[ip.family];
-      let h = map.get(ip.value);
-      if (h === undefined) {
-        const space = choice.pool.spaces[ip.family];
-        if (space === undefined) throw new Error("allocator: pool lost a family it had");
-        h = {
-          family: ip.family,
-          value: ip.value,
-          text: entry.ips[i] ?? text(ip),
-          space,
-          sharingKey: req.sharingKey,
-          backendKey: req.backendKey,
-          holders: [entry], // a literal: sized 1, not grown from empty
-        };
-        map.set(ip.value, h);
-        space.take(ip.value);
-      } else {
-        // Existing holders have this very sharing and backend key: checkExplicit or pick
-        // verified it.
-        h.holders.push(entry);
-      }
-      if (h.sharingKey !== "") this.index(h);
-      return h;
-    });
+    entry.holdings = choice.ips.map((ip, i): Holding => this.hold(entry, ip, entry.ips[i]));
     this.services.set(req.key, entry);
     return entry;
+  }
+
+  /** Makes `entry` a holder of `ip`, in `entry.pool` (whose space for the family must exist). */
+  private hold(entry: Entry, ip: IP, canonical = text(ip)): Holding {
+    const map = this.held[ip.family];
+    let h = map.get(ip.value);
+    if (h === undefined) {
+      const space = entry.pool.spaces[ip.family];
+      if (space === undefined) throw new Error("allocator: pool lost a family it had");
+      h = {
+        family: ip.family,
+        value: ip.value,
+        text: canonical,
+        space,
+        sharingKey: entry.req.sharingKey,
+        backendKey: entry.req.backendKey,
+        holders: [entry], // a literal: sized 1, not grown from empty
+      };
+      map.set(ip.value, h);
+      space.take(ip.value);
+    } else {
+      // Existing holders have this very sharing and backend key: checkExplicit or pick
+      // verified it.
+      h.holders.push(entry);
+    }
+    if (h.sharingKey !== "") this.index(h);
+    return h;
   }
 
   private index(h: Holding): void {
@@ -619,6 +670,14 @@ export class Allocator {
     this.unindex(h);
     h.space.release(h.value);
   }
+}
+
+/** See `Allocator.missingFamily`. */
+function lacking(e: Entry): IPFamily | undefined {
+  const { req, holdings } = e;
+  if (req.familyPolicy !== "PreferDualStack" || req.requested.length > 0) return undefined;
+  if (req.families.length !== 2 || holdings.length !== 1) return undefined;
+  return req.families.find((f) => f !== holdings[0]?.family);
 }
 
 function removeHolder(h: Holding, r: Entry): void {

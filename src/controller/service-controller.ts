@@ -1,10 +1,13 @@
 import type { V1Service } from "@kubernetes/client-node";
 import type { Logger } from "pino";
 import { Allocator } from "../allocator/allocator.js";
+import { normalizeRequest, type ServiceRequest } from "../allocator/request.js";
 import type { Config } from "../config/index.js";
 import type { EventSink } from "../k8s/events.js";
 import {
   ALLOCATED_FROM_POOL,
+  ANNOTATION_PREFIXES,
+  IPS_ANNOTATION,
   isHandled,
   serviceKey,
   statusIPs,
@@ -22,10 +25,19 @@ import {
  *    before any new allocation: a restart or a new leader moves nothing.
  *  - A Service keeps its IPs while they stay valid for it; only a change to the Service
  *    itself or to its pool can take them away, and then it is told why (ClearAssignment).
- *  - A Service that cannot be read (bad annotation) keeps what it has: bad input loses nothing.
+ *  - A Service that cannot be read (bad annotation, unusable requested IPs) keeps what it
+ *    has, also across a restart: bad input loses nothing.
+ *  - A PreferDualStack Service that got one family of two gets the other, from the same
+ *    pool and keeping its IP, once that pool has one: it stays among the pending Services
+ *    retried after a config change or a release.
+ *  - Whenever IPs are freed, the pending Services are retried ("reprocessAll"), even when
+ *    the write that followed the release failed and the Service is retried.
  */
 
-/** What to do after a reconcile: "reprocessAll" when IPs were freed that others may want. */
+/**
+ * What to do after a reconcile: "reprocessAll" when IPs were freed that others may want (by
+ * this reconcile, or by an earlier one whose write then failed), so `pendingKeys()` are due.
+ */
 export type ReconcileOutcome = "ok" | "reprocessAll";
 
 /** The controller's writes to Kubernetes. Each is a single merge patch of the status. */
@@ -75,6 +87,10 @@ export class ServiceController {
   readonly allocator: Allocator;
   /** Handled Services left without IPs; retried whenever addresses may have freed up. */
   private readonly pending = new Set<string>();
+  /** PreferDualStack Services holding one family of two; retried like the pending ones. */
+  private readonly partial = new Set<string>();
+  /** IPs were freed and the pending Services not retried since (see `reconcile`). */
+  private freed = false;
 
   constructor(private readonly deps: ServiceControllerDeps) {
     this.allocator = new Allocator(deps.config);
@@ -91,9 +107,11 @@ export class ServiceController {
     for (const svc of services) {
       const ips = statusIPs(svc);
       if (ips.length === 0 || !isHandled(svc, lbClass)) continue;
-      const adapted = toRequest(svc);
-      if (!adapted.ok) continue;
-      const res = this.allocator.assign(adapted.request, ips);
+      // A Service whose requested IPs cannot be read still keeps the IPs it has.
+      let read = readRequest(svc);
+      if (!read.ok) read = readRequest(unrequested(svc));
+      if (!read.ok) continue;
+      const res = this.allocator.assign(read.request, ips);
       if (res.ok) restored++;
       else
         log.info(
@@ -105,38 +123,73 @@ export class ServiceController {
     return services.map(serviceKey);
   }
 
-  /** Installs a new config. Returns the Services to reconcile: the evicted and the pending. */
+  /**
+   * Installs a new config. Returns the Services to reconcile: the evicted, then the pending
+   * (`pendingKeys`).
+   */
   setConfig(config: Config): string[] {
     const evicted = this.allocator.setConfig(config);
     for (const ev of evicted) {
+      this.partial.delete(ev.key);
       this.deps.log.info(
         { service: ev.key, ips: ev.ips, reason: ev.reason.code },
         "config change evicts IPs",
       );
     }
-    return [...new Set([...evicted.map((e) => e.key), ...this.pending])];
+    return [...new Set([...evicted.map((e) => e.key), ...this.pendingKeys()])];
   }
 
+  /**
+   * The Services to retry when addresses free up, in the order they should get them: those
+   * without IPs (longest waiting first), then the PreferDualStack ones missing a family.
+   */
   pendingKeys(): string[] {
-    return [...this.pending];
+    return [...this.pending, ...this.partial];
   }
 
+  /**
+   * Reconciles one Service: keeps, takes, changes or releases its IPs and writes the result.
+   * A rejected write rejects the returned promise (the caller retries the key); the
+   * allocator keeps its decision, so the retry writes the same IPs.
+   */
   async reconcile(key: string): Promise<ReconcileOutcome> {
+    await this.converge(key);
+    if (!this.freed) return "ok";
+    this.freed = false;
+    return "reprocessAll";
+  }
+
+  /** Frees the Service's IPs, remembering that pending Services may now get them. */
+  private release(key: string) {
+    this.partial.delete(key);
+    const released = this.allocator.release(key);
+    if (released !== undefined) this.freed = true;
+    return released;
+  }
+
+  /** Records whether the Service, now holding IPs, still lacks a family. */
+  private holds(key: string): void {
+    this.pending.delete(key);
+    if (this.allocator.missingFamily(key) === undefined) this.partial.delete(key);
+    else this.partial.add(key);
+  }
+
+  private async converge(key: string): Promise<void> {
     const { events, writer, log, lbClass } = this.deps;
     const svc = this.deps.lookup(key);
     const held = this.allocator.get(key);
 
     if (svc === undefined) {
       this.pending.delete(key);
-      if (held === undefined) return "ok";
-      this.allocator.release(key);
+      if (held === undefined) return;
+      this.release(key);
       log.info({ service: key, ips: held.ips }, "Service deleted: IPs released");
-      return "reprocessAll";
+      return;
     }
 
     if (!isHandled(svc, lbClass)) {
       this.pending.delete(key);
-      const released = held !== undefined ? this.allocator.release(key) : undefined;
+      const released = held !== undefined ? this.release(key) : undefined;
       if (poolAnnotation(svc) !== undefined) {
         await writer.clear(svc);
         const ips = released?.ips ?? statusIPs(svc);
@@ -148,27 +201,32 @@ export class ServiceController {
             `(type ${svc.spec?.type ?? "?"}${svc.spec?.loadBalancerClass ? `, class ${svc.spec.loadBalancerClass}` : ""})`,
         );
       }
-      return released !== undefined ? "reprocessAll" : "ok";
+      return;
     }
 
-    const adapted = toRequest(svc);
-    if (!adapted.ok) {
+    const read = readRequest(svc);
+    if (!read.ok) {
       // The user's new input is unusable: say so, and keep whatever the Service has.
-      events.emit(eventTarget(svc), "Warning", "AllocationFailed", adapted.message);
-      this.deps.observer?.allocationFailed("InvalidServiceRequest");
+      events.emit(eventTarget(svc), "Warning", "AllocationFailed", read.message);
+      this.deps.observer?.allocationFailed(read.code);
       if (held === undefined) this.pending.add(key);
-      return "ok";
+      return;
     }
-    const req = adapted.request;
+    const req = read.request;
     const current = statusIPs(svc);
-    let freed = false;
 
     // Keep what it holds (or, after a restart, what its status shows) while still valid.
     const keep = held?.ips ?? current;
     if (keep.length > 0) {
-      const res = this.allocator.assign(req, keep);
+      let res = this.allocator.assign(req, keep);
       if (res.ok) {
-        this.pending.delete(key);
+        // PreferDualStack with one family of two: the other, if its pool now has one.
+        const more = this.allocator.complete(key);
+        if (more?.ok === true) {
+          log.info({ service: key, ips: more.ips }, "second IP family added");
+          res = more;
+        }
+        this.holds(key);
         if (!sameList(current, res.ips) || poolAnnotation(svc) !== res.pool) {
           await writer.write(svc, res.ips, res.pool);
           if (!sameList(current, res.ips)) {
@@ -180,12 +238,9 @@ export class ServiceController {
             );
           }
         }
-        return "ok";
+        return;
       }
-      if (held !== undefined) {
-        this.allocator.release(key);
-        freed = true;
-      }
+      if (held !== undefined) this.release(key);
       events.emit(
         eventTarget(svc),
         "Normal",
@@ -196,7 +251,7 @@ export class ServiceController {
 
     const res = this.allocator.allocate(req);
     if (res.ok) {
-      this.pending.delete(key);
+      this.holds(key);
       await writer.write(svc, res.ips, res.pool);
       events.emit(
         eventTarget(svc),
@@ -204,13 +259,38 @@ export class ServiceController {
         "IPAllocated",
         `Assigned ${plural(res.ips)} ${res.ips.join(", ")} from pool ${res.pool}`,
       );
-      return freed ? "reprocessAll" : "ok";
+      return;
     }
     this.pending.add(key);
     this.deps.observer?.allocationFailed(res.reason.code);
     if (current.length > 0 || poolAnnotation(svc) !== undefined) await writer.clear(svc);
     events.emit(eventTarget(svc), "Warning", "AllocationFailed", res.reason.message);
     log.info({ service: key, reason: res.reason.code }, "no IP for Service");
-    return freed ? "reprocessAll" : "ok";
   }
+}
+
+/**
+ * The allocator request for a handled Service, or why the Service's own input is unusable
+ * whatever the pools (conflicting or unparseable requested IPs, families that do not fit).
+ */
+function readRequest(
+  svc: V1Service,
+): { ok: true; request: ServiceRequest } | { ok: false; code: string; message: string } {
+  const adapted = toRequest(svc);
+  if (!adapted.ok) return { ok: false, code: "InvalidServiceRequest", message: adapted.message };
+  const n = normalizeRequest(adapted.request);
+  return n.ok ? adapted : { ok: false, code: n.reason.code, message: n.reason.message };
+}
+
+/** The Service without the IPs it requests (to restore what it holds when they are unusable). */
+function unrequested(svc: V1Service): V1Service {
+  const ipsKeys = new Set(ANNOTATION_PREFIXES.map((prefix) => prefix + IPS_ANNOTATION));
+  const annotations = Object.fromEntries(
+    Object.entries(svc.metadata?.annotations ?? {}).filter(([k]) => !ipsKeys.has(k)),
+  );
+  return {
+    ...svc,
+    metadata: { ...svc.metadata, annotations },
+    spec: { ...svc.spec, loadBalancerIP: undefined },
+  };
 }

@@ -13,6 +13,18 @@ import {
 
 const kc = integrationKubeConfig();
 
+const basePools = [
+  "- name: dual",
+  "  protocol: layer2",
+  "  addresses:",
+  "  - 192.0.2.64/26",
+  "  - 2001:db8:64::/64",
+  "- name: v6only",
+  "  protocol: layer2",
+  "  auto-assign: false",
+  "  addresses: [2001:db8:66::/120]",
+];
+
 describe.runIf(kc !== null)("controller rules on a real API server", () => {
   const admin = kc as KubeConfig;
   const core = admin.makeApiClient(CoreV1Api);
@@ -24,21 +36,7 @@ describe.runIf(kc !== null)("controller rules on a real API server", () => {
   beforeAll(async () => {
     ns = await createTestNamespace(admin, "it-rules");
     svc = new ServiceFixture(admin, ns, lbClass);
-    await putConfig(
-      core,
-      ns,
-      pools(
-        "- name: dual",
-        "  protocol: layer2",
-        "  addresses:",
-        "  - 192.0.2.64/26",
-        "  - 2001:db8:64::/64",
-        "- name: v6only",
-        "  protocol: layer2",
-        "  auto-assign: false",
-        "  addresses: [2001:db8:66::/120]",
-      ),
-    );
+    await putConfig(core, ns, pools(...basePools));
   });
   afterAll(async () => {
     for (const c of controllers) await c.stop();
@@ -142,6 +140,33 @@ describe.runIf(kc !== null)("controller rules on a real API server", () => {
       expect(moved).toBe("2001:db8:66::");
       await svc.waitEvent("mover", "ClearAssignment", first);
       expect(await svc.ips("both")).toEqual(before);
+    });
+  });
+
+  describe("PreferDualStack (leader: replica-b)", () => {
+    it("gets the second family when its pool gains it in a config edit, keeping the first", async () => {
+      const edge = ["- name: edge", "  protocol: layer2", "  addresses:", "  - 198.51.100.0/30"];
+      await putConfig(core, ns, pools(...basePools, ...edge));
+      await svc.create(
+        "prefer",
+        { ipFamilyPolicy: "PreferDualStack", ipFamilies: ["IPv4", "IPv6"] },
+        { "barelb.io/address-pool": "edge" },
+      );
+      expect(await svc.waitIPs("prefer", (x) => x.length === 1, "an IPv4 only")).toEqual([
+        "198.51.100.0",
+      ]);
+      const others = await Promise.all(["web", "both", "mover"].map((n) => svc.ips(n)));
+
+      await putConfig(core, ns, pools(...basePools, ...edge, "  - 2001:db8:65::/120"));
+      expect(await svc.waitIPs("prefer", (x) => x.length === 2, "IPv4 and IPv6")).toEqual([
+        "198.51.100.0",
+        "2001:db8:65::",
+      ]);
+      await svc.waitEvent("prefer", "IPAllocated", "198.51.100.0, 2001:db8:65:: from pool edge");
+      expect(
+        (await svc.read("prefer")).metadata?.annotations?.["barelb.io/ip-allocated-from-pool"],
+      ).toBe("edge");
+      expect(await Promise.all(["web", "both", "mover"].map((n) => svc.ips(n)))).toEqual(others);
     });
   });
 

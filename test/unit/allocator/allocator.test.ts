@@ -492,6 +492,82 @@ describe("dual-stack", () => {
   });
 });
 
+describe("PreferDualStack gets its second family later (complete)", () => {
+  const prefer = (name: string, o: Partial<ReturnType<typeof svc>> = {}) =>
+    svc(name, { families: [4, 6], familyPolicy: "PreferDualStack", ...o });
+
+  it("from its own pool when that pool gains the family in a config edit, keeping its IP", () => {
+    const a = new Allocator(pools(poolYaml("lan", ["192.0.2.0/30"])));
+    expectIPs(a.allocate(prefer("p1")), ["192.0.2.0"], "lan");
+    expectIPs(a.allocate(svc("single")), ["192.0.2.1"]);
+    expectIPs(a.allocate(prefer("p2", { requestedIPs: ["192.0.2.2"] })), ["192.0.2.2"]);
+    expect(a.missingFamily("default/p1")).toBe(6);
+    expect(a.missingFamily("default/single")).toBeUndefined(); // SingleStack
+    expect(a.missingFamily("default/p2")).toBeUndefined(); // asked for exactly one IP
+    expect(a.missingFamily("default/nobody")).toBeUndefined();
+    expectCode(a.complete("default/p1") ?? a.allocate(svc("x")), "PoolLacksFamily");
+    expect(a.get("default/p1")?.ips).toEqual(["192.0.2.0"]);
+
+    // A new IPv6-only pool does not count: a Service's IPs come from one pool.
+    expect(
+      a.setConfig(pools(poolYaml("lan", ["192.0.2.0/30"]), poolYaml("v6", ["2001:db8:6::/126"]))),
+    ).toEqual([]);
+    expectCode(a.complete("default/p1") ?? a.allocate(svc("x")), "PoolLacksFamily");
+
+    // The pool itself gains IPv6 addresses: p1 gets one, its IPv4 stays.
+    expect(a.setConfig(pools(poolYaml("lan", ["192.0.2.0/30", "2001:db8::/127"])))).toEqual([]);
+    expectIPs(a.complete("default/p1") ?? a.allocate(svc("x")), ["192.0.2.0", "2001:db8::"], "lan");
+    expect(a.get("default/p1")).toEqual({
+      key: "default/p1",
+      pool: "lan",
+      ips: ["192.0.2.0", "2001:db8::"],
+    });
+    expect(a.missingFamily("default/p1")).toBeUndefined();
+    expect(a.complete("default/p1")).toBeUndefined();
+    expect(a.stats()).toEqual([
+      { pool: "lan", family: 4, total: 4n, inUse: 3 },
+      { pool: "lan", family: 6, total: 2n, inUse: 1 },
+    ]);
+    // The new IP is held like any other.
+    expectIPs(a.allocate(svc("v6a", { families: [6] })), ["2001:db8::1"]);
+    expectCode(a.allocate(svc("v6b", { families: [6] })), "PoolExhausted");
+  });
+
+  it("when an address of the family frees up, ordered like ipFamilies", () => {
+    const a = new Allocator(pools(poolYaml("dual", ["192.0.2.0/31", "2001:db8::/128"])));
+    expectIPs(a.allocate(svc("v6", { families: [6] })), ["2001:db8::"]);
+    expectIPs(a.allocate(prefer("p", { families: [6, 4] })), ["192.0.2.0"], "dual");
+    expect(a.missingFamily("default/p")).toBe(6);
+    expectCode(a.complete("default/p") ?? a.allocate(svc("x")), "PoolExhausted");
+    a.release("default/v6");
+    expectIPs(a.complete("default/p") ?? a.allocate(svc("x")), ["2001:db8::", "192.0.2.0"]);
+    // Released and re-assigned in a fresh allocator (a restart), it stays whole.
+    const held = a.get("default/p");
+    const fresh = new Allocator(pools(poolYaml("dual", ["192.0.2.0/31", "2001:db8::/128"])));
+    expectIPs(fresh.assign(prefer("p", { families: [6, 4] }), held?.ips ?? []), [
+      "2001:db8::",
+      "192.0.2.0",
+    ]);
+    a.release("default/p");
+    expect(a.stats().map((s) => s.inUse)).toEqual([0, 0]);
+  });
+
+  it("takes an IP it may share first, like allocate", () => {
+    const a = new Allocator(pools(poolYaml("lan", ["192.0.2.0/30"])));
+    const web = (name: string, port: number) =>
+      prefer(name, { sharingKey: "web", ports: [{ protocol: "TCP", port }] });
+    expectIPs(a.allocate(web("w1", 80)), ["192.0.2.0"]);
+    expectIPs(a.allocate(web("w2", 443)), ["192.0.2.0"]);
+    a.setConfig(pools(poolYaml("lan", ["192.0.2.0/30", "2001:db8::/126"])));
+    expectIPs(a.allocate(svc("v6", { families: [6] })), ["2001:db8::"]);
+    expectIPs(a.complete("default/w1") ?? a.allocate(svc("x")), ["192.0.2.0", "2001:db8::1"]);
+    expectIPs(a.complete("default/w2") ?? a.allocate(svc("x")), ["192.0.2.0", "2001:db8::1"]);
+    const shared = parseIP("2001:db8::1");
+    if (shared.ok) expect(a.holdersOf(shared.value)).toEqual(["default/w1", "default/w2"]);
+    expect(a.stats()[1]?.inUse).toBe(2);
+  });
+});
+
 describe("setConfig", () => {
   it("evicts exactly the Services whose IPs became invalid", () => {
     const a = new Allocator(

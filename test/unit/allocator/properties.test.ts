@@ -127,6 +127,7 @@ type Op =
   | { kind: "assign"; req: ServiceRequest; ips: string[] }
   | { kind: "reassign"; pick: number; req: ServiceRequest }
   | { kind: "release"; pick: number }
+  | { kind: "complete"; pick: number }
   | { kind: "setConfig"; config: number };
 
 const opArb: fc.Arbitrary<Op> = fc.oneof(
@@ -145,6 +146,8 @@ const opArb: fc.Arbitrary<Op> = fc.oneof(
     weight: 1,
   },
   { arbitrary: fc.nat().map((pick): Op => ({ kind: "release", pick })), weight: 2 },
+  // A PreferDualStack Service with one family takes the other, keeping the first.
+  { arbitrary: fc.nat().map((pick): Op => ({ kind: "complete", pick })), weight: 1 },
   {
     arbitrary: fc.nat(CONFIGS.length - 1).map((config): Op => ({ kind: "setConfig", config })),
     weight: 1,
@@ -309,6 +312,22 @@ describe("allocator properties", () => {
                 if (key !== undefined) {
                   a.release(key);
                   model.delete(key);
+                }
+                break;
+              }
+              case "complete": {
+                const key = keys[op.pick % Math.max(keys.length, 1)];
+                const held = key === undefined ? undefined : a.get(key);
+                if (key === undefined || held === undefined) break;
+                const missing = a.missingFamily(key);
+                const r = a.complete(key);
+                if (missing === undefined) expect(r).toBeUndefined();
+                if (r?.ok === true) {
+                  expect(r.ips).toHaveLength(2);
+                  expect(r.ips).toEqual(expect.arrayContaining([...held.ips]));
+                  expect(a.missingFamily(key)).toBeUndefined();
+                } else {
+                  expect(a.get(key)).toEqual(held);
                 }
                 break;
               }
