@@ -37,7 +37,8 @@ export default tseslint.config(
       "@typescript-eslint/no-misused-spread": "off",
     },
   },
-  // Boundaries (see README "Layout"), checked here rather than promised in comments.
+  // Boundaries (see docs/development.md, "Boundaries checked by lint"), checked here rather than
+  // promised in comments.
   // Runtime code never loads @kubernetes/client-node (~90 MiB of RSS on import): only the lab
   // and the tests do; its types are free.
   {

@@ -1,6 +1,6 @@
 import { defineConfig } from "vitest/config";
 
-// Three projects, one folder each (see README "Tests"):
+// Three projects, one folder each (see docs/development.md "Tests"):
 //   unit         pure logic, no root, no network, no API server
 //   integration  a real kube-apiserver + etcd on loopback, started once for the run
 //   e2e          network namespaces (root), each file builds and removes its own lab

@@ -2,7 +2,7 @@ import { setFlagsFromString } from "node:v8";
 
 /**
  * The speaker's memory settings. A speaker runs on every node, so what it holds is paid once
- * per node; these were chosen with `npm run bench -- speaker-memory` (see the README).
+ * per node; these were chosen with `npm run bench -- speaker-memory` (see bench/README.md).
  *
  * Given on Node's command line: the chart's speaker container runs
  * `node <SPEAKER_NODE_FLAGS> /app/dist/cli/main.js speaker ...`, and the lab starts its

@@ -9,7 +9,7 @@ import { prereqs } from "../helpers/prereq.js";
 // data-plane addon and netlink's binary load, `config validate` works, and the controller's and
 // speaker's modules load without @kubernetes/client-node, as the image's user. arm64 is built
 // and run under QEMU. (linux/arm/v7 is built by hand: its Node comes from Debian's testing
-// suite, whose pinned package is replaced there every few weeks; see README.)
+// suite, whose pinned package is replaced there every few weeks; see docs/development.md.)
 
 const root = packageRoot();
 

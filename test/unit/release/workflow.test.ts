@@ -6,7 +6,7 @@ import { packageRoot } from "../../../src/util/paths.js";
 
 // The release workflow (.github/workflows/release.yml) cannot run outside GitHub Actions, so
 // this keeps it consistent with the rest of the repository by reading files only: the trigger,
-// the image's platforms (as the Dockerfile and the README list them), the registry, and the
+// the image's platforms (as the Dockerfile and docs/install.md list them), the registry, and the
 // versions and image repository the chart defaults to.
 
 const root = packageRoot();
@@ -64,18 +64,18 @@ describe("release workflow (.github/workflows/release.yml)", () => {
     expect(workflow.on).toEqual({ push: { tags: ["v*.*.*"] } });
   });
 
-  it("builds exactly the platforms the Dockerfile and the README list", () => {
+  it("builds exactly the platforms the Dockerfile and docs/install.md list", () => {
     const built = step("docker/build-push-action").with?.platforms;
     expect(typeof built).toBe("string");
     const fromWorkflow = platforms(built as string);
-    // The Dockerfile's header shows the buildx command; README "Building the image" too.
+    // The Dockerfile's header shows the buildx command; docs/install.md "Building your own image" too.
     const dockerfile = /docker buildx build --platform (\S+)/.exec(read("Dockerfile"));
-    const readme = /docker buildx build --platform (\S+)/.exec(read("README.md"));
+    const docs = /docker buildx build --platform (\S+)/.exec(read("docs", "install.md"));
     expect(dockerfile?.[1]).toBeDefined();
-    expect(readme?.[1]).toBeDefined();
+    expect(docs?.[1]).toBeDefined();
     expect(fromWorkflow).toEqual(["linux/amd64", "linux/arm/v7", "linux/arm64"]);
     expect(fromWorkflow).toEqual(platforms(dockerfile?.[1] ?? ""));
-    expect(fromWorkflow).toEqual(platforms(readme?.[1] ?? ""));
+    expect(fromWorkflow).toEqual(platforms(docs?.[1] ?? ""));
     // QEMU emulates the platforms that are not the amd64 runner's own.
     expect(platforms(String(step("docker/setup-qemu-action").with?.platforms))).toEqual([
       "arm",

@@ -1,0 +1,120 @@
+import { readdirSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { Registry, collectDefaultMetrics } from "prom-client";
+import { describe, expect, it } from "vitest";
+import { reasonCodes } from "../../../src/allocator/reasons.js";
+import { buildProgram, type Actions } from "../../../src/cli/program.js";
+import { processMetrics } from "../../../src/observability/prom-lite.js";
+import { markedTable, read, root } from "./markdown.js";
+
+// Facts of the manual that the code decides, read from the code: a page that drifts from it
+// fails here, so the change that moved the code updates the page too.
+
+/** The metric names a registry renders (its `# HELP` lines). */
+async function metricNames(registry: Registry): Promise<string[]> {
+  const text = await registry.metrics();
+  return [...text.matchAll(/^# HELP (\S+)/gm)].map((m) => m[1] ?? "");
+}
+
+/** Every `barelb_…` metric name written in a page's code spans (not prefixes, `barelb_x_`). */
+function namesIn(text: string): Set<string> {
+  return new Set([...text.matchAll(/`(barelb_[a-z0-9_]*[a-z0-9])[`{]/g)].map((m) => m[1] ?? ""));
+}
+
+describe("docs/development.md", () => {
+  it("names every folder of src/ (and src/log.ts) in its layout table", () => {
+    const page = read("docs/development.md");
+    const start = page.indexOf("### `src/`, folder by folder");
+    const text = page.slice(start, page.indexOf("\n#", start + 1));
+    const entries = readdirSync(join(root, "src"), { withFileTypes: true })
+      .map((e) => (e.isDirectory() ? `src/${e.name}/` : `src/${e.name}`))
+      .filter((e) => e.endsWith("/") || e.endsWith(".ts"));
+    expect(entries.length).toBeGreaterThan(5);
+    const rows = new Set([...text.matchAll(/^\| `(src\/[^`]*)`/gm)].map((m) => m[1] ?? ""));
+    expect(entries.filter((e) => !rows.has(e))).toEqual([]);
+    expect([...rows].filter((r) => !entries.includes(r))).toEqual([]);
+  });
+});
+
+/** Every metric name written as a string literal in src/ ("barelb_..."), where metrics are defined. */
+function namesInSource(): Set<string> {
+  const names = new Set<string>();
+  const files = readdirSync(join(root, "src"), { recursive: true, encoding: "utf8" });
+  for (const f of files.filter((f) => f.endsWith(".ts"))) {
+    const text = readFileSync(join(root, "src", f), "utf8");
+    for (const m of text.matchAll(/"(barelb_[a-z0-9_]*[a-z0-9])"/g)) names.add(m[1] ?? "");
+  }
+  return names;
+}
+
+describe("docs/observability.md", () => {
+  const documented = namesIn(read("docs/observability.md"));
+  const defined = namesInSource();
+
+  it("lists every barelb_ metric defined in src/, and the speaker's process metrics", async () => {
+    const speaker = new Registry();
+    processMetrics(speaker, "barelb_speaker_");
+    const exported = [...defined, ...(await metricNames(speaker))];
+    expect(exported).toContain("barelb_speaker_announced");
+    expect(exported).toContain("barelb_config_stale");
+    expect(exported.filter((n) => !documented.has(n))).toEqual([]);
+  });
+
+  it("names no metric that does not exist", async () => {
+    const speaker = new Registry();
+    processMetrics(speaker, "barelb_speaker_");
+    const controller = new Registry();
+    collectDefaultMetrics({ register: controller, prefix: "barelb_controller_" });
+    const exported = new Set([
+      ...defined,
+      ...(await metricNames(speaker)),
+      ...(await metricNames(controller)),
+    ]);
+    expect([...documented].filter((n) => !exported.has(n))).toEqual([]);
+  });
+});
+
+describe("docs/services.md", () => {
+  it("lists exactly the reason codes of the catalogue (and the adapter's own)", () => {
+    const text = read("docs/services.md");
+    const section = text.slice(text.indexOf("## Why a Service has no IP"));
+    const table = [...section.matchAll(/^\| `([A-Za-z]+)`/gm)].map((m) => m[1] ?? "");
+    // InvalidServiceRequest: the Service adapter's refusal (src/controller/service-controller.ts).
+    expect(new Set(table)).toEqual(new Set([...reasonCodes, "InvalidServiceRequest"]));
+  });
+});
+
+describe("docs/failover.md", () => {
+  const noop = () => Promise.resolve();
+  const actions: Actions = {
+    controller: noop,
+    speaker: noop,
+    labUp: noop,
+    labDown: noop,
+    labList: noop,
+    labDemo: noop,
+    configValidate: () => Promise.resolve(0),
+  };
+  const program = buildProgram(actions, "0.0.0");
+  const text = read("docs/failover.md");
+
+  it.each(["speaker", "controller"])("gives the %s's flags and defaults as its --help", (name) => {
+    const command = program.commands.find((c) => c.name() === name);
+    const rows = markedTable(text, name);
+    expect(rows.length, `a <!-- flags: ${name} --> table`).toBeGreaterThan(0);
+    for (const [flagCell = "", defaultCell = ""] of rows) {
+      const flag = /^`(--[a-z-]+)`$/.exec(flagCell)?.[1];
+      expect(flag, `a flag in "${flagCell}"`).toBeDefined();
+      const option = command?.options.find((o) => o.long === flag);
+      expect(option, `barelb ${name} ${flag ?? ""}`).toBeDefined();
+      // Durations show their text ("10s"); ports and the like their value.
+      const value: unknown = option?.defaultValue;
+      const def =
+        option?.defaultValueDescription ??
+        (typeof value === "number" || typeof value === "string" ? String(value) : "");
+      expect(defaultCell, `the default of barelb ${name} ${flag ?? ""}`).toBe(
+        option?.negate === true ? "" : def,
+      );
+    }
+  });
+});
