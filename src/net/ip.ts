@@ -259,7 +259,7 @@ export function formatIPValue(family: IPFamily, value: bigint): string {
 }
 
 /** Number of bytes of an address: 4 (IPv4) or 16 (IPv6). */
-export function familyBytes(family: IPFamily): 4 | 16 {
+function familyBytes(family: IPFamily): 4 | 16 {
   return family === 4 ? 4 : 16;
 }
 
