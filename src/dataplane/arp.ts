@@ -1,3 +1,4 @@
+import { formatIPBytes, ipToBytes, parseIP } from "../net/ip.js";
 import { copyBytes, invalid, ok, type Decoded } from "./decoded.js";
 import {
   BROADCAST_MAC,
@@ -7,7 +8,6 @@ import {
   ETHERTYPE_IPV4,
   writeEthernetHeader,
 } from "./ethernet.js";
-import { formatIPv4, parseIPv4 } from "./inet.js";
 
 /** ARP for IPv4 over Ethernet (RFC 826), in Ethernet frames. */
 
@@ -59,17 +59,17 @@ export function decodeArpFrame(frame: Uint8Array): Decoded<ArpFrame> {
     src: copyBytes(frame, 6, 12),
     op,
     senderMac: copyBytes(frame, a + 8, a + 14),
-    senderIp: formatIPv4(frame, a + 14),
+    senderIp: formatIPBytes(4, frame, a + 14),
     targetMac: copyBytes(frame, a + 18, a + 24),
-    targetIp: formatIPv4(frame, a + 24),
+    targetIp: formatIPBytes(4, frame, a + 24),
   });
 }
 
 /** Encodes an ARP frame, padded to the Ethernet minimum of 60 bytes. */
 export function encodeArpFrame(f: ArpFrame): Buffer {
-  const senderIp = parseIPv4(f.senderIp);
-  const targetIp = parseIPv4(f.targetIp);
-  if (senderIp === undefined || targetIp === undefined) {
+  const senderIp = parseIP(f.senderIp);
+  const targetIp = parseIP(f.targetIp);
+  if (!senderIp.ok || senderIp.value.family !== 4 || !targetIp.ok || targetIp.value.family !== 4) {
     throw new RangeError(`ARP addresses must be IPv4: ${f.senderIp}, ${f.targetIp}`);
   }
   if (f.senderMac.length !== 6 || f.targetMac.length !== 6) {
@@ -84,9 +84,9 @@ export function encodeArpFrame(f: ArpFrame): Buffer {
   out[a + 5] = 4;
   out.writeUInt16BE(f.op, a + 6);
   out.set(f.senderMac, a + 8);
-  out.set(senderIp, a + 14);
+  out.set(ipToBytes(senderIp.value), a + 14);
   out.set(f.targetMac, a + 18);
-  out.set(targetIp, a + 24);
+  out.set(ipToBytes(targetIp.value), a + 24);
   return out;
 }
 

@@ -1,4 +1,4 @@
-import { formatIPv6 } from "./inet.js";
+import { formatIPBytes } from "../net/ip.js";
 
 /**
  * The solicited-node multicast groups joined on one interface, counted (IPs that share their
@@ -45,7 +45,7 @@ export class GroupMemberships {
 
   /** Joins `group` unless already joined; throws if the kernel refuses for another reason. */
   add(group: Uint8Array): void {
-    const key = formatIPv6(group);
+    const key = formatIPBytes(6, group);
     const h = this.held.get(key);
     if (h !== undefined) {
       h.count++;
@@ -57,7 +57,7 @@ export class GroupMemberships {
 
   /** Leaves `group` when the last IP needing it is gone. */
   remove(group: Uint8Array): void {
-    const key = formatIPv6(group);
+    const key = formatIPBytes(6, group);
     const h = this.held.get(key);
     if (h === undefined) return;
     if (--h.count > 0) return;

@@ -1,12 +1,7 @@
+import { formatIPBytes } from "../net/ip.js";
 import { icmpv6Checksum } from "./checksum.js";
 import { copyBytes, invalid, ok, type Decoded } from "./decoded.js";
-import {
-  formatIPv6,
-  isIPv6Multicast,
-  isIPv6Unspecified,
-  isSolicitedNodeGroup,
-  parseIPv6,
-} from "./inet.js";
+import { ipv6Bytes, isIPv6Multicast, isIPv6Unspecified, isSolicitedNodeGroup } from "./inet.js";
 
 /**
  * ICMPv6 Neighbor Solicitation and Advertisement (RFC 4861 4.3, 4.4) as ICMPv6 messages,
@@ -86,7 +81,7 @@ export function decodeNdpMessage(msg: Uint8Array, addr?: NdpAddresses): Decoded<
     o += optLen;
   }
 
-  const target = formatIPv6(targetBytes);
+  const target = formatIPBytes(6, targetBytes);
   if (type === ICMPV6_NEIGHBOR_SOLICITATION) {
     if (addr !== undefined && isIPv6Unspecified(addr.src)) {
       if (!isSolicitedNodeGroup(addr.dst)) {
@@ -120,8 +115,8 @@ export function decodeNdpMessage(msg: Uint8Array, addr?: NdpAddresses): Decoded<
 }
 
 function targetBytesOf(m: { target: string; targetBytes?: Uint8Array }): Uint8Array {
-  const b = m.targetBytes ?? parseIPv6(m.target);
-  if (b?.length !== 16) throw new RangeError(`not an IPv6 address: ${m.target}`);
+  const b = m.targetBytes ?? ipv6Bytes(m.target);
+  if (b.length !== 16) throw new RangeError(`not an IPv6 address: ${m.target}`);
   return b;
 }
 
@@ -170,7 +165,7 @@ export function solicitedAdvertisement(target: Uint8Array, mac: Uint8Array): Nei
     router: false,
     solicited: true,
     override: true,
-    target: formatIPv6(target),
+    target: formatIPBytes(6, target),
     targetBytes: target,
     targetLinkAddress: mac,
   };
@@ -186,7 +181,7 @@ export function unsolicitedAdvertisement(
     router: false,
     solicited: false,
     override: true,
-    target: formatIPv6(target),
+    target: formatIPBytes(6, target),
     targetBytes: target,
     targetLinkAddress: mac,
   };

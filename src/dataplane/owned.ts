@@ -1,4 +1,4 @@
-import { parseIPv4, parseIPv6, parseIp, type IpFamily } from "./inet.js";
+import { formatIP, ipToBytes, parseIP, type IPFamily } from "../net/ip.js";
 
 /**
  * The IPs this node answers for, each with the interfaces it may be answered on. The
@@ -13,7 +13,7 @@ export interface Ownership {
 export interface OwnedEntry {
   /** Canonical text; the bytes are parsed from it when needed (see `ownedBytes`). */
   ip: string;
-  family: IpFamily;
+  family: IPFamily;
   /** undefined: every interface. */
   interfaces: ReadonlySet<string> | undefined;
 }
@@ -24,9 +24,9 @@ export interface OwnedEntry {
  * a multicast group and for the few rounds of a gratuitous burst.
  */
 export function ownedBytes(e: OwnedEntry): Uint8Array {
-  const bytes = e.family === 4 ? parseIPv4(e.ip) : parseIPv6(e.ip);
-  if (bytes === undefined) throw new Error(`owned entry with an invalid IP: ${e.ip}`);
-  return bytes;
+  const ip = parseIP(e.ip);
+  if (!ip.ok) throw new Error(`owned entry with an invalid IP: ${e.ip}`);
+  return ipToBytes(ip.value);
 }
 
 export class OwnedSet {
@@ -35,8 +35,9 @@ export class OwnedSet {
   static readonly empty = new OwnedSet(new Map());
 
   /**
-   * Builds the set from IP text (any valid spelling; keys become canonical). Invalid IPs are
-   * left out and listed in `errors`, so one bad entry does not stop the others.
+   * Builds the set from IP text (any valid spelling; keys become canonical). Invalid IPs, and
+   * IPv4-mapped IPv6 ones (see `src/net/ip.ts`), are left out and listed in `errors`, so one
+   * bad entry does not stop the others.
    */
   static from(input: Iterable<readonly [string, Ownership]>): {
     owned: OwnedSet;
@@ -45,15 +46,16 @@ export class OwnedSet {
     const map = new Map<string, OwnedEntry>();
     const errors: string[] = [];
     for (const [text, o] of input) {
-      const ip = parseIp(text);
-      if (ip === undefined) {
-        errors.push(`not an IP address: ${JSON.stringify(text)}`);
+      const parsed = parseIP(text);
+      if (!parsed.ok) {
+        errors.push(`${JSON.stringify(text)}: ${parsed.error}`);
         continue;
       }
+      const ip = formatIP(parsed.value);
       const names = o.interfaces ?? [];
-      map.set(ip.text, {
-        ip: ip.text,
-        family: ip.family,
+      map.set(ip, {
+        ip,
+        family: parsed.value.family,
         interfaces: names.length === 0 ? undefined : new Set(names),
       });
     }

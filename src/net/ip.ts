@@ -1,23 +1,40 @@
 /**
- * IP address arithmetic for both families, with no dependency on Node's `net` module.
+ * IP addresses of both families, as text, as numbers and as bytes: the one parser and the one
+ * formatter of the project, for the config parser, the allocator, the speaker and the data
+ * plane's codecs alike. No dependency on Node's `net` module.
  *
  * An address is `{ family, value }` where `value` is the address as an unsigned integer
  * (`bigint`, 32 bits for IPv4, 128 bits for IPv6). One representation for both families keeps
  * the allocator and the config parser free of per-family branches; `bigint` is the only
  * JavaScript number type that holds 128 bits exactly, and the allocator benchmark shows it is
- * fast enough (see `bench/allocator.ts`).
+ * fast enough (see `bench/allocator.ts`). The codecs see addresses as bytes in network order
+ * (4 or 16): `ipToBytes`, `ipFromBytes`, and `formatIPBytes`, which formats straight from a
+ * packet without building a `bigint` (the ARP and NDP responders call it per packet).
  *
  * Parsing is strict on purpose, because these strings come from a config a human wrote:
  * - IPv4 is dotted-quad only, four decimal octets, and an octet with a leading zero (`010`)
  *   is refused: some tools read it as octal, so its meaning is ambiguous.
  * - IPv6 follows RFC 4291 section 2.2 (hex groups, one `::`, an optional dotted IPv4 tail).
  * - A zone (`fe80::1%eth0`) is refused: a pool address is not tied to a link.
- * - An IPv4-mapped IPv6 address (`::ffff:192.0.2.1`, in any spelling) is refused: Go, and so
- *   Kubernetes, treats it as the IPv4 address, which makes it ambiguous; write the IPv4 form.
  * - No surrounding whitespace inside an address; ranges tolerate spaces around `-`.
  *
- * Formatting is canonical: IPv4 dotted-quad, IPv6 per RFC 5952 (lowercase, no leading zeros,
- * the longest run of two or more zero groups compressed to `::`, the first one on a tie).
+ * Formatting is canonical: IPv4 dotted-quad, IPv6 per RFC 5952 section 4 (lowercase, no
+ * leading zeros, the longest run of two or more zero groups compressed to `::`, the first one
+ * on a tie, a single zero group not compressed), so one address always has one text and one
+ * map key. The output is what the WHATWG URL serializer prints (the unit tests check it).
+ *
+ * IPv4-mapped IPv6 addresses (`::ffff:0:0/96`), one rule for every user:
+ * - As text, in any spelling (`::ffff:192.0.2.1`, `::FFFF:c000:201`), they are refused with a
+ *   message naming the IPv4 address to write instead: Go, and so Kubernetes, treats such an
+ *   address as the IPv4 one, so it is ambiguous. The data plane's owned set is built by the
+ *   same parser, so it never holds one either. Only single addresses are checked: a pool's
+ *   CIDR or range may span `::ffff:0:0/96` (as in MetalLB), and its ends are checked as
+ *   addresses like any other.
+ * - As a number or bytes (a packet can carry anything), they are formatted like every other
+ *   IPv6 address, in hex (`::ffff:c000:201`): RFC 5952's mixed notation (section 5) is only a
+ *   recommendation, and one rule for all 2^128 values keeps the formatter total and its output
+ *   equal to the URL serializer's. Such an address is never on the wire in valid traffic
+ *   (RFC 4291 2.5.5.2), and, never being owned, a solicitation for one is ignored as not owned.
  */
 
 export type IPFamily = 4 | 6;
@@ -162,7 +179,7 @@ export function parseIP(text: string): ParseResult<IP> {
     if (!v.ok) return v;
     if (v.value >> 32n === MAPPED_PREFIX) {
       return fail(
-        `invalid IPv6 address: IPv4-mapped address; write the IPv4 address ${formatV4(v.value & V4_MAX)} instead`,
+        `invalid IPv6 address: IPv4-mapped address; write the IPv4 address ${formatV4Value(v.value & V4_MAX)} instead`,
       );
     }
     return ok({ family: 6, value: v.value });
@@ -174,62 +191,127 @@ export function parseIP(text: string): ParseResult<IP> {
   return fail("invalid IP address");
 }
 
-function formatV4(value: bigint): string {
-  const n = Number(value);
-  return `${(n >>> 24) & 255}.${(n >>> 16) & 255}.${(n >>> 8) & 255}.${n & 255}`;
+/** Dotted quad from four octets. */
+function formatV4(a: number, b: number, c: number, d: number): string {
+  return `${a}.${b}.${c}.${d}`;
 }
 
-function formatV6(value: bigint): string {
-  const groups: number[] = new Array<number>(8);
-  const hi = value >> 64n;
-  const lo = value & 0xffff_ffff_ffff_ffffn;
-  const h1 = Number(hi >> 32n);
-  const h2 = Number(hi & 0xffff_ffffn);
-  const l1 = Number(lo >> 32n);
-  const l2 = Number(lo & 0xffff_ffffn);
-  groups[0] = h1 >>> 16;
-  groups[1] = h1 & 0xffff;
-  groups[2] = h2 >>> 16;
-  groups[3] = h2 & 0xffff;
-  groups[4] = l1 >>> 16;
-  groups[5] = l1 & 0xffff;
-  groups[6] = l2 >>> 16;
-  groups[7] = l2 & 0xffff;
-  // RFC 5952 4.2: compress the longest run of >= 2 zero groups; the first one on a tie.
+function formatV4Value(value: bigint): string {
+  const n = Number(value);
+  return formatV4(n >>> 24, (n >>> 16) & 255, (n >>> 8) & 255, n & 255);
+}
+
+/**
+ * RFC 5952 section 4 text of eight 16-bit groups: lowercase hex without leading zeros, the
+ * longest run of two or more zero groups compressed to `::` (the first one on a tie).
+ */
+function formatV6(groups: readonly number[]): string {
   let bestStart = -1;
   let bestLen = 1;
-  let runStart = -1;
-  for (let i = 0; i <= 8; i++) {
-    if (i < 8 && groups[i] === 0) {
-      if (runStart === -1) runStart = i;
+  for (let i = 0; i < 8;) {
+    if (groups[i] !== 0) {
+      i++;
       continue;
     }
-    if (runStart !== -1) {
-      const len = i - runStart;
-      if (len > bestLen) {
-        bestStart = runStart;
-        bestLen = len;
-      }
-      runStart = -1;
+    let j = i + 1;
+    while (j < 8 && groups[j] === 0) j++;
+    if (j - i > bestLen) {
+      bestStart = i;
+      bestLen = j - i;
     }
+    i = j;
   }
-  const hex = (from: number, to: number): string =>
-    groups
-      .slice(from, to)
-      .map((g) => g.toString(16))
-      .join(":");
-  if (bestStart === -1) return hex(0, 8);
-  return `${hex(0, bestStart)}::${hex(bestStart + bestLen, 8)}`;
+  let text = "";
+  for (let i = 0; i < 8; i++) {
+    if (i === bestStart) {
+      text += "::";
+      i += bestLen - 1;
+      continue;
+    }
+    if (i !== 0 && i !== bestStart + bestLen) text += ":";
+    text += (groups[i] ?? 0).toString(16);
+  }
+  return text;
+}
+
+/** The eight 16-bit groups of a 128-bit value. */
+function v6Groups(value: bigint): number[] {
+  const hi = value >> 64n;
+  const lo = value & 0xffff_ffff_ffff_ffffn;
+  const words = [hi >> 32n, hi & 0xffff_ffffn, lo >> 32n, lo & 0xffff_ffffn];
+  const groups = new Array<number>(8);
+  for (let i = 0; i < 4; i++) {
+    const w = Number(words[i] ?? 0n);
+    groups[2 * i] = w >>> 16;
+    groups[2 * i + 1] = w & 0xffff;
+  }
+  return groups;
 }
 
 /** Formats an address canonically (dotted-quad; RFC 5952 for IPv6). */
 export function formatIP(ip: IP): string {
-  return ip.family === 4 ? formatV4(ip.value) : formatV6(ip.value);
+  return ip.family === 4 ? formatV4Value(ip.value) : formatV6(v6Groups(ip.value));
 }
 
 /** Same as `formatIP`, without building an object. */
 export function formatIPValue(family: IPFamily, value: bigint): string {
-  return family === 4 ? formatV4(value) : formatV6(value);
+  return family === 4 ? formatV4Value(value) : formatV6(v6Groups(value));
+}
+
+/** Number of bytes of an address: 4 (IPv4) or 16 (IPv6). */
+function familyBytes(family: IPFamily): 4 | 16 {
+  return family === 4 ? 4 : 16;
+}
+
+/**
+ * Formats the address held in `bytes` at `offset` (network order, `familyBytes(family)` long)
+ * exactly as `formatIP` does, without building a `bigint`: for codecs, per packet. Bytes past
+ * the end of the array read as 0; callers check lengths first.
+ */
+export function formatIPBytes(family: IPFamily, bytes: Uint8Array, offset = 0): string {
+  const o = offset;
+  if (family === 4) {
+    return formatV4(bytes[o] ?? 0, bytes[o + 1] ?? 0, bytes[o + 2] ?? 0, bytes[o + 3] ?? 0);
+  }
+  const groups = new Array<number>(8);
+  for (let i = 0; i < 8; i++) {
+    groups[i] = ((bytes[o + 2 * i] ?? 0) << 8) | (bytes[o + 2 * i + 1] ?? 0);
+  }
+  return formatV6(groups);
+}
+
+/** The address as bytes in network order: 4 for IPv4, 16 for IPv6. */
+export function ipToBytes(ip: IP): Uint8Array {
+  const out = new Uint8Array(familyBytes(ip.family));
+  if (ip.family === 4) {
+    const n = Number(ip.value);
+    out[0] = n >>> 24;
+    out[1] = (n >>> 16) & 255;
+    out[2] = (n >>> 8) & 255;
+    out[3] = n & 255;
+    return out;
+  }
+  const groups = v6Groups(ip.value);
+  for (let i = 0; i < 8; i++) {
+    const g = groups[i] ?? 0;
+    out[2 * i] = g >>> 8;
+    out[2 * i + 1] = g & 255;
+  }
+  return out;
+}
+
+/**
+ * The address held in `bytes` at `offset`, in network order (`familyBytes(family)` long).
+ * Throws a RangeError when the bytes are too few: a codec has checked lengths before.
+ */
+export function ipFromBytes(family: IPFamily, bytes: Uint8Array, offset = 0): IP {
+  const length = familyBytes(family);
+  if (offset < 0 || offset + length > bytes.length) {
+    throw new RangeError(`${familyName(family)} address needs ${length} bytes at offset ${offset}`);
+  }
+  let value = 0n;
+  for (let i = 0; i < length; i++) value = (value << 8n) | BigInt(bytes[offset + i] ?? 0);
+  return { family, value };
 }
 
 /** The netmask of a prefix length, as a value (`/24` → 0xffffff00). */

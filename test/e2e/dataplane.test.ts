@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { formatIPv6, parseIPv6 } from "../../src/dataplane/inet.js";
+import { formatIPValue, parseCIDR } from "../../src/net/ip.js";
 import { createLab, type Lab } from "../../src/lab/lab.js";
 import { setLinkState } from "../../src/lab/netns.js";
 import { prereqs } from "../helpers/prereq.js";
@@ -18,10 +18,9 @@ function vip4(lab: Lab, i: number): string {
 
 /** The i-th address of the lab's IPv6 VIP range (a /112: i < 65,536). */
 function vip6(lab: Lab, i: number): string {
-  const base = parseIPv6(lab.addresses.vipCidr6.split("/")[0] ?? "") ?? new Uint8Array(16);
-  base[14] = i >> 8;
-  base[15] = i & 0xff;
-  return formatIPv6(base);
+  const cidr = parseCIDR(lab.addresses.vipCidr6);
+  if (!cidr.ok) throw new Error(`lab VIP CIDR: ${cidr.error}`);
+  return formatIPValue(6, cidr.value.start + BigInt(i));
 }
 
 interface NeighJson {

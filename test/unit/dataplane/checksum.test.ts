@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { icmpv6Checksum, internetChecksum } from "../../../src/dataplane/checksum.js";
-import { parseIPv6 } from "../../../src/dataplane/inet.js";
+import { ipv6Bytes } from "../../../src/dataplane/inet.js";
 
 describe("internet checksum", () => {
   it("matches the RFC 1071 example", () => {
@@ -22,8 +22,8 @@ describe("internet checksum", () => {
 });
 
 describe("ICMPv6 checksum", () => {
-  const src = parseIPv6("fe80::1") ?? new Uint8Array(16);
-  const dst = parseIPv6("ff02::1:ff00:2") ?? new Uint8Array(16);
+  const src = ipv6Bytes("fe80::1");
+  const dst = ipv6Bytes("ff02::1:ff00:2");
   it("matches a hand-computed pseudo-header sum", () => {
     // NS for ::2, no options. Pseudo-header words fe80 0001 ff02 0001 ff00 0002, length 0018,
     // next header 003a; message words 8700 0002. Sum 0x383da, folded 0x83dd, complement 0x7c22.

@@ -2,7 +2,7 @@ import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { ARP_REPLY, ARP_REQUEST, decodeArpFrame } from "../../../src/dataplane/arp.js";
 import { PACKET_BROADCAST } from "../../../src/dataplane/bpf.js";
 import { DataPlane } from "../../../src/dataplane/dataplane.js";
-import { formatIPv6 } from "../../../src/dataplane/inet.js";
+import { formatIPBytes } from "../../../src/net/ip.js";
 import type { InterfaceSource, NetInterface } from "../../../src/dataplane/interfaces.js";
 import { CounterMetrics } from "../../../src/dataplane/metrics.js";
 import { decodeNdpMessage } from "../../../src/dataplane/ndp.js";
@@ -32,13 +32,13 @@ class FakeSockets implements SocketFactory {
   private memberships(groups: Set<string>) {
     return {
       join: (g: Uint8Array) => {
-        if (groups.has(formatIPv6(g)))
+        if (groups.has(formatIPBytes(6, g)))
           throw Object.assign(new Error("EADDRINUSE"), { code: "EADDRINUSE" });
         if (groups.size >= this.groupLimit)
           throw Object.assign(new Error("ENOBUFS"), { code: "ENOBUFS" });
-        groups.add(formatIPv6(g));
+        groups.add(formatIPBytes(6, g));
       },
-      leave: (g: Uint8Array) => void groups.delete(formatIPv6(g)),
+      leave: (g: Uint8Array) => void groups.delete(formatIPBytes(6, g)),
     };
   }
 
@@ -80,8 +80,8 @@ class FakeSockets implements SocketFactory {
       send: (payload: Uint8Array, dst: Uint8Array, src: Uint8Array) =>
         void s.sent.push({
           payload: Buffer.from(payload),
-          dst: formatIPv6(dst),
-          src: formatIPv6(src),
+          dst: formatIPBytes(6, dst),
+          src: formatIPBytes(6, src),
         }),
       ...this.memberships(s.groups),
       close: () => void (s.closed = true),
@@ -251,8 +251,12 @@ describe("DataPlane (fake sockets)", () => {
       dp.setOwned([
         ["192.0.2.300", {}],
         ["192.0.2.40", {}],
+        ["::ffff:192.0.2.41", {}],
       ]),
-    ).toEqual(['not an IP address: "192.0.2.300"']);
+    ).toEqual([
+      '"192.0.2.300": invalid IPv4 address',
+      '"::ffff:192.0.2.41": invalid IPv6 address: IPv4-mapped address; write the IPv4 address 192.0.2.41 instead',
+    ]);
     expect(dp.ownedIps()).toEqual(["192.0.2.40"]);
   });
 

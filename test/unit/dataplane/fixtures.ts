@@ -1,13 +1,13 @@
 import { ARP_REPLY, ARP_REQUEST, encodeArpFrame, type ArpOp } from "../../../src/dataplane/arp.js";
 import { BROADCAST_MAC, parseMac } from "../../../src/dataplane/ethernet.js";
-import { parseIPv6, solicitedNodeGroup } from "../../../src/dataplane/inet.js";
+import { ipv6Bytes, solicitedNodeGroup } from "../../../src/dataplane/inet.js";
 import { encodeNdpMessage, ICMPV6_NEIGHBOR_SOLICITATION } from "../../../src/dataplane/ndp.js";
 import type { ReceivedIcmp6 } from "../../../src/dataplane/sockets.js";
 
 /** Frames and addresses shared by the data-plane unit tests. */
 
 export const mac = (s: string): Uint8Array => parseMac(s) ?? new Uint8Array(6);
-export const ip6 = (s: string): Uint8Array => parseIPv6(s) ?? new Uint8Array(16);
+export const ip6 = ipv6Bytes;
 
 export const CLIENT_MAC = mac("02:00:00:00:00:01");
 export const ETH0 = { index: 2, name: "eth0", mac: mac("02:00:00:00:00:0a"), ipv6LinkLocal: true };

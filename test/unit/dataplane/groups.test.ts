@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { GroupMemberships, type MembershipSocket } from "../../../src/dataplane/groups.js";
-import { formatIPv6 } from "../../../src/dataplane/inet.js";
+import { formatIPBytes } from "../../../src/net/ip.js";
 import { ip6 } from "./fixtures.js";
 
 class LimitedSocket implements MembershipSocket {
@@ -10,10 +10,10 @@ class LimitedSocket implements MembershipSocket {
   join(g: Uint8Array) {
     if (this.groups.size >= this.limit)
       throw Object.assign(new Error("no room"), { code: "ENOBUFS" });
-    this.groups.add(formatIPv6(g));
+    this.groups.add(formatIPBytes(6, g));
   }
   leave(g: Uint8Array) {
-    this.groups.delete(formatIPv6(g));
+    this.groups.delete(formatIPBytes(6, g));
   }
   close() {
     this.closed = true;

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { icmpv6Checksum } from "../../../src/dataplane/checksum.js";
 import { parseMac } from "../../../src/dataplane/ethernet.js";
-import { parseIPv6, solicitedNodeGroup } from "../../../src/dataplane/inet.js";
+import { ipv6Bytes, solicitedNodeGroup } from "../../../src/dataplane/inet.js";
 import {
   decodeNdpMessage,
   encodeNdpMessage,
@@ -11,11 +11,10 @@ import {
   unsolicitedAdvertisement,
 } from "../../../src/dataplane/ndp.js";
 
-const ip6 = (s: string) => parseIPv6(s) ?? new Uint8Array(16);
 const clientMac = parseMac("02:00:00:00:00:01") ?? new Uint8Array(6);
 const nodeMac = parseMac("02:00:00:00:00:0a") ?? new Uint8Array(6);
-const client = ip6("2001:db8::2");
-const vip = ip6("2001:db8::1:5");
+const client = ipv6Bytes("2001:db8::2");
+const vip = ipv6Bytes("2001:db8::1:5");
 const group = solicitedNodeGroup(vip);
 
 const ns = (sourceLinkAddress?: Uint8Array) => ({
@@ -101,13 +100,13 @@ describe("Neighbor Solicitation", () => {
 describe("Neighbor Advertisement", () => {
   it("solicited: S=1 O=1, target link-layer option", () => {
     const m = encodeNdpMessage(solicitedAdvertisement(vip, nodeMac), {
-      src: ip6("fe80::a"),
+      src: ipv6Bytes("fe80::a"),
       dst: client,
     });
     expect(m[0]).toBe(136);
     expect(m[4]).toBe(0x60);
     expect(m.subarray(24).toString("hex")).toBe("020102000000000a");
-    const d = decodeNdpMessage(m, { src: ip6("fe80::a"), dst: client });
+    const d = decodeNdpMessage(m, { src: ipv6Bytes("fe80::a"), dst: client });
     expect(d).toEqual({
       ok: true,
       value: {
@@ -123,22 +122,22 @@ describe("Neighbor Advertisement", () => {
   });
 
   it("unsolicited: S=0 O=1, valid to all nodes", () => {
-    const allNodes = ip6("ff02::1");
+    const allNodes = ipv6Bytes("ff02::1");
     const m = encodeNdpMessage(unsolicitedAdvertisement(vip, nodeMac), {
-      src: ip6("fe80::a"),
+      src: ipv6Bytes("fe80::a"),
       dst: allNodes,
     });
     expect(m[4]).toBe(0x20);
-    expect(decodeNdpMessage(m, { src: ip6("fe80::a"), dst: allNodes }).ok).toBe(true);
+    expect(decodeNdpMessage(m, { src: ipv6Bytes("fe80::a"), dst: allNodes }).ok).toBe(true);
   });
 
   it("rejects a solicited advertisement sent to a multicast address", () => {
-    const allNodes = ip6("ff02::1");
+    const allNodes = ipv6Bytes("ff02::1");
     const m = encodeNdpMessage(solicitedAdvertisement(vip, nodeMac), {
-      src: ip6("fe80::a"),
+      src: ipv6Bytes("fe80::a"),
       dst: allNodes,
     });
-    expect(decodeNdpMessage(m, { src: ip6("fe80::a"), dst: allNodes })).toEqual({
+    expect(decodeNdpMessage(m, { src: ipv6Bytes("fe80::a"), dst: allNodes })).toEqual({
       ok: false,
       error: "solicited advertisement sent to a multicast address",
     });

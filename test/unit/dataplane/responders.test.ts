@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 import { ARP_REPLY, decodeArpFrame } from "../../../src/dataplane/arp.js";
 import { PACKET_BROADCAST, PACKET_OUTGOING } from "../../../src/dataplane/bpf.js";
 import { formatMac } from "../../../src/dataplane/ethernet.js";
-import { formatIPv6 } from "../../../src/dataplane/inet.js";
+import { formatIPBytes } from "../../../src/net/ip.js";
 import { decodeNdpMessage } from "../../../src/dataplane/ndp.js";
 import { OwnedSet } from "../../../src/dataplane/owned.js";
 import { answerArp, answerNeighborSolicitation } from "../../../src/dataplane/responders.js";
@@ -84,7 +84,7 @@ describe("answerNeighborSolicitation", () => {
     const out = answerNeighborSolicitation(m, ETH0, owned);
     expect(out.action).toBe("reply");
     if (out.action !== "reply") return;
-    expect(formatIPv6(out.dst)).toBe("2001:db8::2");
+    expect(formatIPBytes(6, out.dst)).toBe("2001:db8::2");
     const na = decodeNdpMessage(out.payload);
     expect(na.ok).toBe(true);
     if (!na.ok || na.value.type !== 136) return;

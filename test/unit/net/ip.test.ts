@@ -4,7 +4,10 @@ import { describe, expect, it } from "vitest";
 import {
   countBuggyIPv4,
   formatIP,
+  formatIPBytes,
   formatIPValue,
+  ipFromBytes,
+  ipToBytes,
   isBuggyIPv4,
   parseAddressBlock,
   parseCIDR,
@@ -21,6 +24,17 @@ function ip(text: string): IP {
   return r.value;
 }
 
+// Any 128-bit value, biased towards zero runs, where compression choices are made.
+const v6 = fc.oneof(
+  fc.bigInt({ min: 0n, max: (1n << 128n) - 1n }),
+  fc
+    .array(fc.constantFrom(0, 0, 0, 1, 0xffff, 0xdb8), { minLength: 8, maxLength: 8 })
+    .map((g) => g.reduce((acc, x) => (acc << 16n) | BigInt(x), 0n)),
+  fc.bigInt({ min: 0n, max: (1n << 32n) - 1n }).map((v4) => (0xffffn << 32n) | v4), // mapped
+);
+const v4 = fc.bigInt({ min: 0n, max: (1n << 32n) - 1n });
+const isMapped = (value: bigint) => value >> 32n === 0xffffn;
+
 describe("parseIP / formatIP", () => {
   it.each([
     ["0.0.0.0", 4, 0n, "0.0.0.0"],
@@ -29,17 +43,23 @@ describe("parseIP / formatIP", () => {
     ["::", 6, 0n, "::"],
     ["::1", 6, 1n, "::1"],
     ["1::", 6, 1n << 112n, "1::"],
+    ["fe80::", 6, 0xfe80n << 112n, "fe80::"],
+    // RFC 5952 4.3: lowercase.
     ["2001:DB8::1", 6, 0x20010db8000000000000000000000001n, "2001:db8::1"],
+    // RFC 5952 4.1: no leading zeros; 4.2.1: "::" shortens as much as possible.
     [
-      "2001:0db8:0000:0000:0000:0000:0000:0001",
+      "2001:0DB8:0000:0000:0000:0000:0000:0001",
       6,
       0x20010db8000000000000000000000001n,
       "2001:db8::1",
     ],
+    ["2001:db8:0:0:0:0:2:1", 6, 0x20010db8000000000000000000020001n, "2001:db8::2:1"],
     // RFC 5952 4.2.2: a single zero group is not compressed.
     ["2001:db8:0:1:1:1:1:1", 6, 0x20010db8000000010001000100010001n, "2001:db8:0:1:1:1:1:1"],
+    ["2001:db8:0:1::1:0", 6, 0x20010db8000000010000000000010000n, "2001:db8:0:1::1:0"],
     // RFC 5952 4.2.3: the longest run is compressed; the first on a tie.
     ["2001:0:0:1:0:0:0:1", 6, 0x20010000000000010000000000000001n, "2001:0:0:1::1"],
+    ["2001:db8::0:1:0:0:0", 6, 0x20010db8000000000001000000000000n, "2001:db8:0:0:1::"],
     ["2001:db8:0:0:1:0:0:1", 6, 0x20010db8000000000001000000000001n, "2001:db8::1:0:0:1"],
     // An embedded dotted IPv4 tail (not IPv4-mapped) is accepted and printed in hex.
     ["64:ff9b::192.0.2.1", 6, 0x0064ff9b0000000000000000c0000201n, "64:ff9b::c000:201"],
@@ -48,6 +68,7 @@ describe("parseIP / formatIP", () => {
   ] as const)("%s", (text, family, value, canonical) => {
     expect(parseIP(text)).toEqual({ ok: true, value: { family, value } });
     expect(formatIP({ family, value })).toBe(canonical);
+    expect(formatIPBytes(family, ipToBytes({ family, value }))).toBe(canonical);
   });
 
   it.each([
@@ -58,9 +79,13 @@ describe("parseIP / formatIP", () => {
     ["256.1.1.1", "invalid IPv4 address"],
     ["192.168.3.300", "invalid IPv4 address"],
     ["1.2.3.-1", "invalid IPv4 address"],
+    ["a.b.c.d", "invalid IPv4 address"],
+    ["256.0.0.1", "invalid IPv4 address"],
     [" 1.2.3.4", "invalid IPv4 address"],
     ["1.2.3.4 ", "invalid IPv4 address"],
     ["010.1.1.1", 'invalid IPv4 address: octet "010" has a leading zero (ambiguous: octal?)'],
+    ["01.2.3.4", 'invalid IPv4 address: octet "01" has a leading zero (ambiguous: octal?)'],
+    [":", "invalid IPv6 address"],
     ["1:2:3:4:5:6:7:8:9", "invalid IPv6 address"],
     ["1:2:3:4:5:6:7", "invalid IPv6 address"],
     ["1:2:3:4:5:6:7::8", "invalid IPv6 address"],
@@ -69,6 +94,7 @@ describe("parseIP / formatIP", () => {
     [":1:2:3:4:5:6:7", "invalid IPv6 address"],
     ["12345::", "invalid IPv6 address"],
     ["g::1", "invalid IPv6 address"],
+    ["g::", "invalid IPv6 address"],
     ["1.2.3.4::", "invalid IPv6 address"],
     ["::1.2.3", "invalid IPv6 address"],
     ["[::1]", "invalid IPv6 address"],
@@ -81,6 +107,10 @@ describe("parseIP / formatIP", () => {
       "invalid IPv6 address: IPv4-mapped address; write the IPv4 address 192.0.2.1 instead",
     ],
     [
+      "::ffff:c000:201",
+      "invalid IPv6 address: IPv4-mapped address; write the IPv4 address 192.0.2.1 instead",
+    ],
+    [
       "::FFFF:c000:0201",
       "invalid IPv6 address: IPv4-mapped address; write the IPv4 address 192.0.2.1 instead",
     ],
@@ -88,25 +118,83 @@ describe("parseIP / formatIP", () => {
     expect(parseIP(text)).toEqual({ ok: false, error });
   });
 
-  it("formats like the WHATWG URL serializer (RFC 5952) and parses its own output", () => {
-    const v6 = fc.bigInt({ min: 0n, max: (1n << 128n) - 1n });
-    // Bias towards zero runs, where compression choices are made.
-    const groups = fc
-      .array(fc.constantFrom(0, 0, 0, 1, 0xffff, 0xdb8), { minLength: 8, maxLength: 8 })
-      .map((g) => g.reduce((acc, x) => (acc << 16n) | BigInt(x), 0n));
+  it("formats every IPv6 value like the WHATWG URL serializer (RFC 5952)", () => {
     fc.assert(
-      fc.property(fc.oneof(v6, groups), (value) => {
-        fc.pre(value >> 32n !== 0xffffn); // IPv4-mapped: refused by parseIP
+      fc.property(v6, (value) => {
         const text = formatIPValue(6, value);
         expect(`[${text}]`).toBe(new URL(`http://[${text}]/`).hostname);
+      }),
+    );
+  });
+
+  it("parses its own output back to the same address (parse ∘ format), in any case", () => {
+    fc.assert(
+      fc.property(v6, (value) => {
+        fc.pre(!isMapped(value)); // refused by parseIP: see the next test
+        const text = formatIPValue(6, value);
         expect(parseIP(text)).toEqual({ ok: true, value: { family: 6, value } });
         expect(parseIP(text.toUpperCase())).toEqual({ ok: true, value: { family: 6, value } });
       }),
     );
     fc.assert(
-      fc.property(fc.bigInt({ min: 0n, max: (1n << 32n) - 1n }), (value) => {
+      fc.property(v4, (value) => {
         const text = formatIPValue(4, value);
         expect(parseIP(text)).toEqual({ ok: true, value: { family: 4, value } });
+      }),
+    );
+  });
+
+  it("formats an IPv4-mapped value in hex, and refuses that text naming the IPv4 address", () => {
+    expect(formatIPValue(6, 0xffffc0000201n)).toBe("::ffff:c000:201");
+    fc.assert(
+      fc.property(v4, (low) => {
+        const text = formatIPValue(6, (0xffffn << 32n) | low);
+        expect(text.startsWith("::ffff:")).toBe(true);
+        expect(parseIP(text)).toEqual({
+          ok: false,
+          error: `invalid IPv6 address: IPv4-mapped address; write the IPv4 address ${formatIPValue(4, low)} instead`,
+        });
+      }),
+    );
+  });
+});
+
+describe("addresses as bytes", () => {
+  it.each([
+    ["192.0.2.1", [192, 0, 2, 1]],
+    ["0.0.0.0", [0, 0, 0, 0]],
+    ["255.255.255.255", [255, 255, 255, 255]],
+    ["2001:db8::1", [0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1]],
+    ["ff02::1:ff00:2", [0xff, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0xff, 0, 0, 2]],
+  ])("%s in network order", (text, bytes) => {
+    const a = ip(text);
+    expect([...ipToBytes(a)]).toEqual(bytes);
+    expect(ipFromBytes(a.family, Uint8Array.from(bytes))).toEqual(a);
+    expect(formatIPBytes(a.family, Uint8Array.from(bytes))).toBe(text);
+  });
+
+  it("reads and formats at an offset inside a packet", () => {
+    const frame = Uint8Array.from([9, 9, 192, 0, 2, 7, 9]);
+    expect(formatIPBytes(4, frame, 2)).toBe("192.0.2.7");
+    expect(ipFromBytes(4, frame, 2)).toEqual(ip("192.0.2.7"));
+    expect(() => ipFromBytes(4, frame, 4)).toThrow(RangeError);
+    expect(() => ipFromBytes(6, frame)).toThrow("IPv6 address needs 16 bytes at offset 0");
+  });
+
+  it("round-trips every address, and formats bytes as formatIP does", () => {
+    const address: fc.Arbitrary<IP> = fc.oneof(
+      v4.map((value) => ({ family: 4 as const, value })),
+      v6.map((value) => ({ family: 6 as const, value })),
+    );
+    fc.assert(
+      fc.property(address, fc.nat(8), (a, offset) => {
+        const bytes = ipToBytes(a);
+        expect(bytes.length).toBe(a.family === 4 ? 4 : 16);
+        expect(ipFromBytes(a.family, bytes)).toEqual(a);
+        const packet = new Uint8Array(offset + bytes.length + 3).fill(0xaa);
+        packet.set(bytes, offset);
+        expect(ipFromBytes(a.family, packet, offset)).toEqual(a);
+        expect(formatIPBytes(a.family, packet, offset)).toBe(formatIP(a));
       }),
     );
   });
