@@ -30,6 +30,7 @@ import { OwnLease, SPEAKER_LEASE_LABELS, SPEAKER_LEASE_PREFIX } from "./own-leas
 import { SPEAKER_NODE_FLAGS, startedWithSpeakerNodeFlags } from "./node-flags.js";
 import {
   announcedIPs,
+  type AnnouncedIP,
   endpointSummaries,
   nodeFacts,
   slimEndpointSlice,
@@ -163,12 +164,18 @@ export function runSpeaker(opts: SpeakerOptions, stop: AbortSignal): SpeakerHand
     if (dataplane === null || membership === undefined) return;
     const nodeMap = new Map<string, NodeFacts>();
     for (const n of nodes.cache.list()) nodeMap.set(n.metadata?.name ?? "", nodeFacts(n));
-    const ips = announcedIPs(
-      services.cache.list(),
-      endpointSummaries(slices.cache.list()),
-      poolConfig.current(),
-      opts.lbClass,
-    );
+    // Without a config in force this node cannot know a pool's node selectors or interfaces:
+    // it announces nothing (and is not Ready) rather than announce from anywhere.
+    const config = poolConfig.current();
+    const ips =
+      config === null
+        ? new Map<string, AnnouncedIP>()
+        : announcedIPs(
+            services.cache.list(),
+            endpointSummaries(slices.cache.list()),
+            config,
+            opts.lbClass,
+          );
     // The membership's view includes this node: eligible unless fenced, held or leaving.
     const members = new Set(membership.eligible());
     metrics.members.set(members.size);
@@ -273,7 +280,12 @@ export function runSpeaker(opts: SpeakerOptions, stop: AbortSignal): SpeakerHand
       registry,
       {
         healthy: () => null,
-        ready: () => (ownLease.apiHealthy() ? null : "speaker Lease not renewed yet"),
+        ready: () =>
+          poolConfig.current() === null
+            ? `no valid pool config in ConfigMap ${namespace}/${opts.configMap} yet: announcing nothing`
+            : ownLease.apiHealthy()
+              ? null
+              : "speaker Lease not renewed yet",
       },
       log,
     );

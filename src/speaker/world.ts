@@ -165,7 +165,7 @@ export interface AnnouncedIP extends IPFacts {
 export function announcedIPs(
   services: Iterable<V1Service>,
   endpoints: ReadonlyMap<string, EndpointSummary>,
-  config: Config | null,
+  config: Config,
   lbClass: string | undefined,
 ): Map<string, AnnouncedIP> {
   const byIP = new Map<
@@ -190,10 +190,8 @@ export function announcedIPs(
       if (entry === undefined) {
         const named = svc.metadata?.annotations?.[ALLOCATED_FROM_POOL];
         const pool =
-          config === null
-            ? undefined
-            : ((named !== undefined ? findPool(config, named) : undefined) ??
-              findPoolForIP(config, parsed.value));
+          (named !== undefined ? findPool(config, named) : undefined) ??
+          findPoolForIP(config, parsed.value);
         entry = { holders: [], facts: [], pool };
         byIP.set(ip, entry);
       }
