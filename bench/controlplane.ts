@@ -20,7 +20,7 @@ export async function main(args: string[]): Promise<void> {
 
   if (args.includes("--cold")) {
     const tmp = await mkdtemp(join(tmpdir(), "barelb-cold-"));
-    const script = join(packageRoot(), "test", "controlplane", "build.sh");
+    const script = join(packageRoot(), "scripts", "lab", "build.sh");
     const env = {
       ...process.env,
       GOCACHE: join(tmp, "gocache"),

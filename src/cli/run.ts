@@ -12,6 +12,14 @@ import {
 import { configValidate } from "./config-commands.js";
 import { runProgram } from "./run-program.js";
 
+/**
+ * How long after SIGTERM each program may take to stop before it exits anyway (status 1):
+ * below the chart's terminationGracePeriodSeconds (controller 10 s, speaker 5 s by default),
+ * above the sum of the stop steps' own timeouts (about 2 s each; see StopSteps).
+ */
+export const CONTROLLER_STOP_DEADLINE_MS = 8_000;
+export const SPEAKER_STOP_DEADLINE_MS = 4_500;
+
 export function packageVersion(): string {
   const pkg = JSON.parse(readFileSync(join(packageRoot(), "package.json"), "utf8")) as {
     version: string;
@@ -37,12 +45,18 @@ export async function runCli(argv: readonly string[], io?: ProgramIO): Promise<n
     // Each program loads only its own modules: the controller never loads the data plane.
     controller: async (args: ControllerArgs) => {
       const { runController } = await import("../controller/run.js");
-      await runProgram("controller", args, {}, runController);
+      await runProgram("controller", args, {}, runController, CONTROLLER_STOP_DEADLINE_MS);
     },
     speaker: async (args: SpeakerArgs) => {
       (await import("../speaker/node-flags.js")).applySpeakerNodeFlags();
       const { runSpeaker } = await import("../speaker/run.js");
-      await runProgram("speaker", args, { node: args.nodeName }, runSpeaker);
+      await runProgram(
+        "speaker",
+        args,
+        { node: args.nodeName },
+        runSpeaker,
+        SPEAKER_STOP_DEADLINE_MS,
+      );
     },
   };
   const program = buildProgram(actions, packageVersion(), io);

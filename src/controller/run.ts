@@ -6,7 +6,8 @@ import { RESOURCES, resourcePath, type KubeClient } from "../k8s/api.js";
 import { EventRecorder } from "../k8s/events.js";
 import { watchResource } from "../k8s/informer.js";
 import { LeaderElector } from "../k8s/leader-election.js";
-import { startHttpServer } from "../observability/http.js";
+import { closeHttpServer, startHttpServer } from "../observability/http.js";
+import { StopSteps } from "../util/stopping.js";
 import { WorkQueue } from "../util/workqueue.js";
 import { ControllerMetrics } from "./metrics.js";
 import { serviceKey } from "../adapters/service.js";
@@ -47,6 +48,8 @@ export interface ControllerHandle {
   idle(): boolean;
   /** Resolves when the controller has stopped (after `stop` is aborted). */
   readonly done: Promise<void>;
+  /** The stop steps still running (each is bounded; see StopSteps). */
+  stopping(): readonly string[];
 }
 
 interface Session {
@@ -154,6 +157,7 @@ export function runController(opts: ControllerOptions, stop: AbortSignal): Contr
     }
   }
 
+  const steps = new StopSteps(log);
   const done = (async () => {
     const server = await startHttpServer(
       opts.metricsAddress,
@@ -182,15 +186,21 @@ export function runController(opts: ControllerOptions, stop: AbortSignal): Contr
           retryPeriodMs: opts.retryPeriodMs,
           owner: opts.ownerPod,
           log,
+          stopSteps: steps,
         });
         await elector.run(stop, { onStartedLeading: lead, onStoppedLeading: () => undefined });
       } else {
-        await lead(stop);
+        const work = lead(stop);
+        await Promise.race([work, aborted(stop)]);
+        await steps.run("the work to finish", 2_000, () => work);
       }
     } finally {
-      await Promise.all([services.stop(), poolConfig.stop()]);
-      await events.flush();
-      await new Promise((resolve) => server.close(resolve));
+      // Each step bounded: an API server that does not answer cannot hold the stop.
+      await steps.run("stop the watches", 1_000, () =>
+        Promise.all([services.stop(), poolConfig.stop()]),
+      );
+      await steps.run("write the last Events", 1_000, (signal) => events.flush(signal));
+      await steps.run("close the metrics server", 500, (signal) => closeHttpServer(server, signal));
     }
   })();
 
@@ -201,6 +211,7 @@ export function runController(opts: ControllerOptions, stop: AbortSignal): Contr
     restored,
     idle: () => session !== null && session.queue.idle,
     done,
+    stopping: () => steps.waitingFor(),
   };
 }
 

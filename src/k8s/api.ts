@@ -92,6 +92,9 @@ export interface RequestOptions {
   signal?: AbortSignal;
 }
 
+/** Per-call bounds of a verb: a timeout shorter than the client's, or a signal to abort it. */
+export type CallOptions = Pick<RequestOptions, "timeoutMs" | "signal">;
+
 export interface KubeClientOptions {
   /** Default whole-request timeout (ms). */
   timeoutMs?: number;
@@ -125,32 +128,33 @@ export class KubeClient {
       : new http.Agent(common);
   }
 
-  get<T>(path: string, query?: Query): Promise<T> {
-    return this.request<T>("GET", path, { ...(query === undefined ? {} : { query }) });
+  get<T>(path: string, query?: Query, call?: CallOptions): Promise<T> {
+    return this.request<T>("GET", path, { ...call, ...(query === undefined ? {} : { query }) });
   }
 
   list<T>(path: string, query?: Query): Promise<KubeList<T>> {
     return this.get<KubeList<T>>(path, query);
   }
 
-  create<T>(path: string, body: unknown): Promise<T> {
-    return this.request<T>("POST", path, { body });
+  create<T>(path: string, body: unknown, call?: CallOptions): Promise<T> {
+    return this.request<T>("POST", path, { ...call, body });
   }
 
-  replace<T>(path: string, body: unknown): Promise<T> {
-    return this.request<T>("PUT", path, { body });
+  replace<T>(path: string, body: unknown, call?: CallOptions): Promise<T> {
+    return this.request<T>("PUT", path, { ...call, body });
   }
 
   /** A JSON merge patch (RFC 7386): null deletes a field. */
-  mergePatch<T>(path: string, patch: unknown): Promise<T> {
+  mergePatch<T>(path: string, patch: unknown, call?: CallOptions): Promise<T> {
     return this.request<T>("PATCH", path, {
+      ...call,
       body: patch,
       contentType: "application/merge-patch+json",
     });
   }
 
-  delete(path: string): Promise<unknown> {
-    return this.request<unknown>("DELETE", path, {});
+  delete(path: string, call?: CallOptions): Promise<unknown> {
+    return this.request<unknown>("DELETE", path, { ...call });
   }
 
   /** One JSON request; resolves with the parsed body of a 2xx answer, else an ApiError. */

@@ -34,6 +34,8 @@ export class EventRecorder implements EventSink {
   private inFlight = 0;
   private readonly maxInFlight = 8;
   private drained: (() => void)[] = [];
+  /** Aborts the writes in flight when a bounded flush gives up. */
+  private readonly abandon = new AbortController();
 
   constructor(
     private readonly client: KubeClient,
@@ -56,6 +58,7 @@ export class EventRecorder implements EventSink {
       if (now - v.at < this.repeatWindowMs && this.last.size <= 10_000) break;
       this.last.delete(k);
     }
+    if (this.abandon.signal.aborted) return;
     // Written off the caller's path, a few at a time; failures are logged only.
     this.waiting.push(() => this.write(target, type, reason, message));
     this.pump();
@@ -76,38 +79,62 @@ export class EventRecorder implements EventSink {
     }
   }
 
-  /** Resolves when every Event emitted so far has been written (or has failed). */
-  flush(): Promise<void> {
+  /**
+   * Resolves when every Event emitted so far has been written (or has failed), or when
+   * `signal` aborts: then the Events not yet written are dropped (and counted in the log),
+   * the writes in flight aborted, and nothing is written any more (a stop that cannot wait).
+   */
+  flush(signal?: AbortSignal): Promise<void> {
     if (this.inFlight === 0 && this.waiting.length === 0) return Promise.resolve();
-    return new Promise((resolve) => this.drained.push(resolve));
+    return new Promise((resolve) => {
+      this.drained.push(() => {
+        signal?.removeEventListener("abort", giveUp);
+        resolve();
+      });
+      const giveUp = () => {
+        const dropped = this.waiting.length + this.inFlight;
+        this.waiting.length = 0;
+        this.abandon.abort();
+        if (dropped > 0) this.log.warn({ events: dropped }, "gave up writing Events");
+        resolve();
+      };
+      if (signal?.aborted === true) giveUp();
+      else signal?.addEventListener("abort", giveUp, { once: true });
+    });
   }
 
   private async write(target: EventTarget, type: EventType, reason: string, message: string) {
     const ts = new Date().toISOString();
+    const { signal } = this.abandon;
     try {
-      await this.client.create(resourcePath(RESOURCES.events, { namespace: target.namespace }), {
-        apiVersion: "v1",
-        kind: "Event",
-        metadata: { generateName: `${target.name}.`, namespace: target.namespace },
-        involvedObject: {
-          kind: target.kind,
-          apiVersion: target.apiVersion,
-          namespace: target.namespace,
-          name: target.name,
-          uid: target.uid,
-          resourceVersion: target.resourceVersion,
+      await this.client.create(
+        resourcePath(RESOURCES.events, { namespace: target.namespace }),
+        {
+          apiVersion: "v1",
+          kind: "Event",
+          metadata: { generateName: `${target.name}.`, namespace: target.namespace },
+          involvedObject: {
+            kind: target.kind,
+            apiVersion: target.apiVersion,
+            namespace: target.namespace,
+            name: target.name,
+            uid: target.uid,
+            resourceVersion: target.resourceVersion,
+          },
+          type,
+          reason,
+          message,
+          count: 1,
+          firstTimestamp: ts,
+          lastTimestamp: ts,
+          source: { component: this.component, host: this.instance },
+          reportingComponent: this.component,
+          reportingInstance: this.instance,
         },
-        type,
-        reason,
-        message,
-        count: 1,
-        firstTimestamp: ts,
-        lastTimestamp: ts,
-        source: { component: this.component, host: this.instance },
-        reportingComponent: this.component,
-        reportingInstance: this.instance,
-      });
+        { signal },
+      );
     } catch (e: unknown) {
+      if (signal.aborted) return; // counted by the flush that gave up
       this.log.warn(
         { err: e, reason, object: `${target.namespace}/${target.name}` },
         "cannot write Event",

@@ -1,6 +1,7 @@
 import type { Logger } from "pino";
 import { ApiError, RESOURCES, resourcePath, type KubeClient } from "./api.js";
 import { microTimeNow, type LeaseJson } from "./microtime.js";
+import { abortAfter, StopSteps } from "../util/stopping.js";
 import { sleep } from "../util/wait.js";
 
 /**
@@ -65,6 +66,14 @@ export interface LeaderElectionOptions {
    */
   owner?: { name: string; uid: string } | undefined;
   log: Logger;
+  /**
+   * The bound of each step of a stop (default 2 s): a Lease request in flight and the
+   * leader's work may go on this long once `stop` aborts, and the release may take this long.
+   * An API server that does not answer cannot hold a stop longer.
+   */
+  stopTimeoutMs?: number;
+  /** Where the stop steps are tracked (the program's, to name what a stop still waits for). */
+  stopSteps?: StopSteps;
   /** Monotonic clock in ms (tests may pass their own). */
   now?: () => number;
 }
@@ -103,11 +112,18 @@ export class LeaderElector {
     return resourcePath(RESOURCES.leases, { namespace: this.opts.namespace, name });
   }
 
-  /** Campaigns, leads, and campaigns again after losing, until `stop` is aborted. */
+  /**
+   * Campaigns, leads, and campaigns again after losing, until `stop` is aborted. Returns
+   * within a few stop timeouts of `stop` whatever the API server does.
+   */
   async run(stop: AbortSignal, handlers: LeadershipHandlers): Promise<void> {
     const { log } = this.opts;
+    const stopMs = this.opts.stopTimeoutMs ?? 2_000;
+    const steps = this.opts.stopSteps ?? new StopSteps(log);
+    // Requests in flight when `stop` aborts get stopMs more to finish, then are aborted.
+    const halt = abortAfter(stop, stopMs);
     while (!stop.aborted) {
-      if (!(await this.tryAcquireOrRenew())) {
+      if (!(await this.tryAcquireOrRenew(halt))) {
         await sleep(this.opts.retryPeriodMs, stop);
         continue;
       }
@@ -116,26 +132,38 @@ export class LeaderElector {
       const work = Promise.resolve(handlers.onStartedLeading(lost.signal)).catch((e: unknown) => {
         log.error({ err: e }, "leader work failed");
       });
-      await this.renewLoop(stop);
+      await this.renewLoop(stop, halt);
       lost.abort();
-      await work;
+      // On a stop, the work (a write in flight) gets stopMs; if it has not finished by then,
+      // the Lease is left to expire rather than released, so no successor overlaps it.
+      const finished = aborted(stop)
+        ? await steps.run("the leader's work to finish", stopMs, () => work)
+        : await work.then(() => true);
       handlers.onStoppedLeading();
-      if (aborted(stop)) {
-        await this.release();
-        log.info({ lease: this.opts.name }, "released leadership");
-      } else {
+      if (!aborted(stop)) {
         log.warn({ lease: this.opts.name }, "lost leadership");
+      } else if (!finished) {
+        log.warn(
+          { lease: this.opts.name },
+          "stopping with the leader's work unfinished: the Lease is left to expire",
+        );
+      } else {
+        let released = false as boolean; // set in the step below
+        await steps.run("release the leader Lease", stopMs, async (signal) => {
+          released = await this.release(signal);
+        });
+        if (released) log.info({ lease: this.opts.name }, "released leadership");
       }
     }
   }
 
   /** Renews until a renewal has failed for the whole renew deadline, or `stop` is aborted. */
-  private async renewLoop(stop: AbortSignal): Promise<void> {
+  private async renewLoop(stop: AbortSignal, halt: AbortSignal): Promise<void> {
     let lastRenew = this.now();
     while (!stop.aborted) {
       await sleep(this.opts.retryPeriodMs, stop);
       if (aborted(stop)) return;
-      if (await this.tryAcquireOrRenew()) {
+      if (await this.tryAcquireOrRenew(halt)) {
         lastRenew = this.now();
       } else if (this.lease?.spec?.holderIdentity !== this.opts.identity) {
         return; // someone else holds it now
@@ -145,12 +173,19 @@ export class LeaderElector {
     }
   }
 
-  /** One round: true if we hold the Lease afterwards. */
-  async tryAcquireOrRenew(): Promise<boolean> {
+  /**
+   * One round: true if we hold the Lease afterwards. The round's requests end with `halt` or
+   * after the renew deadline: a renewal that takes longer cannot keep leadership anyway
+   * (others take over after the lease duration), so waiting longer could only let this
+   * replica believe it leads after someone else does.
+   */
+  async tryAcquireOrRenew(halt?: AbortSignal): Promise<boolean> {
     const { namespace, name, identity, log } = this.opts;
+    const within = AbortSignal.timeout(this.opts.renewDeadlineMs);
+    const call = { signal: halt === undefined ? within : AbortSignal.any([halt, within]) };
     let current: LeaseJson | null;
     try {
-      current = await this.client.get<LeaseJson>(this.path(name));
+      current = await this.client.get<LeaseJson>(this.path(name), undefined, call);
     } catch (e: unknown) {
       if (!(e instanceof ApiError && e.code === 404)) {
         log.warn({ err: e, lease: name }, "cannot read leader Lease");
@@ -173,36 +208,44 @@ export class LeaderElector {
         case "wait":
           return false;
         case "create":
-          this.lease = await this.client.create<LeaseJson>(this.path(), {
-            apiVersion: "coordination.k8s.io/v1",
-            kind: "Lease",
-            metadata: { name, namespace, ...this.ownerReferences() },
-            spec: {
-              holderIdentity: identity,
-              leaseDurationSeconds: durationSeconds,
-              acquireTime: t,
-              renewTime: t,
-              leaseTransitions: 0,
-            },
-          } satisfies LeaseJson);
+          this.lease = await this.client.create<LeaseJson>(
+            this.path(),
+            {
+              apiVersion: "coordination.k8s.io/v1",
+              kind: "Lease",
+              metadata: { name, namespace, ...this.ownerReferences() },
+              spec: {
+                holderIdentity: identity,
+                leaseDurationSeconds: durationSeconds,
+                acquireTime: t,
+                renewTime: t,
+                leaseTransitions: 0,
+              },
+            } satisfies LeaseJson,
+            call,
+          );
           return true;
         case "renew":
         case "takeover": {
           const spec = current?.spec ?? {};
           const takeover = decision.kind === "takeover";
-          this.lease = await this.client.replace<LeaseJson>(this.path(name), {
-            ...current,
-            metadata: { ...current?.metadata, ...this.ownerReferences() },
-            spec: {
-              ...spec,
-              holderIdentity: identity,
-              leaseDurationSeconds: durationSeconds,
-              renewTime: t,
-              ...(takeover
-                ? { acquireTime: t, leaseTransitions: (spec.leaseTransitions ?? 0) + 1 }
-                : {}),
-            },
-          } satisfies LeaseJson);
+          this.lease = await this.client.replace<LeaseJson>(
+            this.path(name),
+            {
+              ...current,
+              metadata: { ...current?.metadata, ...this.ownerReferences() },
+              spec: {
+                ...spec,
+                holderIdentity: identity,
+                leaseDurationSeconds: durationSeconds,
+                renewTime: t,
+                ...(takeover
+                  ? { acquireTime: t, leaseTransitions: (spec.leaseTransitions ?? 0) + 1 }
+                  : {}),
+              },
+            } satisfies LeaseJson,
+            call,
+          );
           return true;
         }
       }
@@ -222,17 +265,26 @@ export class LeaderElector {
       : { ownerReferences: [{ apiVersion: "v1", kind: "Pod", name: o.name, uid: o.uid }] };
   }
 
-  /** Gives the Lease up at once (holder cleared), so a standby takes over without waiting. */
-  private async release(): Promise<void> {
+  /**
+   * Gives the Lease up at once (holder cleared), so a standby takes over without waiting;
+   * true if released. Aborted with `signal` (the Lease then expires by itself).
+   */
+  private async release(signal: AbortSignal): Promise<boolean> {
     const lease = this.lease;
-    if (lease?.spec?.holderIdentity !== this.opts.identity) return;
+    if (lease?.spec?.holderIdentity !== this.opts.identity) return false;
     try {
-      await this.client.replace(this.path(this.opts.name), {
-        ...lease,
-        spec: { ...lease.spec, holderIdentity: "", leaseDurationSeconds: 1 },
-      } satisfies LeaseJson);
+      await this.client.replace(
+        this.path(this.opts.name),
+        {
+          ...lease,
+          spec: { ...lease.spec, holderIdentity: "", leaseDurationSeconds: 1 },
+        } satisfies LeaseJson,
+        { signal },
+      );
+      return true;
     } catch (e: unknown) {
       this.opts.log.warn({ err: e, lease: this.opts.name }, "cannot release leader Lease");
+      return false;
     }
   }
 }

@@ -13,7 +13,7 @@ import { launch, waitFor } from "./daemon.js";
 
 /**
  * A real Kubernetes control plane (etcd + kube-apiserver, built from pinned Go modules by
- * test/controlplane/build.sh) for barelb's integration tests and the lab. RBAC is on, and
+ * scripts/lab/build.sh) for barelb's integration tests and the lab. RBAC is on, and
  * ServiceAccount tokens are signed, so callers can act as a ServiceAccount and be refused.
  */
 
@@ -23,7 +23,7 @@ export async function ensureControlPlaneBinaries(
 ): Promise<string> {
   if (process.env.BARELB_CONTROLPLANE_BIN) return process.env.BARELB_CONTROLPLANE_BIN;
   return runBuildScript(
-    join(packageRoot(), "test", "controlplane", "build.sh"),
+    join(packageRoot(), "scripts", "lab", "build.sh"),
     [],
     onProgress,
     "could not build kube-apiserver and etcd from Go modules",

@@ -17,7 +17,7 @@ import type { LabHostRecord, LabRecord } from "./state.js";
  * Real nodes for the lab (`barelb lab up --kubelet`): each node namespace runs containerd
  * (with runc and Debian's CNI plugins), a kubelet that registers its own Node, and kube-proxy;
  * kube-controller-manager (which hands each Node a pod CIDR) and kube-scheduler run beside the
- * API server. Everything is built from pinned Go modules by test/controlplane/build-nodes.sh.
+ * API server. Everything is built from pinned Go modules by scripts/lab/build-nodes.sh.
  *
  * How several kubelets share one host here:
  * - every program runs in its node's network namespace through `nsenter --net`, in the host's
@@ -62,7 +62,7 @@ export async function ensureNodeBinaries(
 ): Promise<string> {
   if (process.env.BARELB_NODES_BIN) return process.env.BARELB_NODES_BIN;
   return runBuildScript(
-    join(packageRoot(), "test", "controlplane", "build-nodes.sh"),
+    join(packageRoot(), "scripts", "lab", "build-nodes.sh"),
     [],
     onProgress,
     "could not build kubelet, kube-proxy, containerd and runc from Go modules",

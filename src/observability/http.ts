@@ -58,3 +58,19 @@ export function startHttpServer(
     });
   });
 }
+
+/**
+ * Stops accepting connections and resolves once the open ones have ended; when `signal`
+ * aborts first (a scrape that does not finish), they are cut.
+ */
+export function closeHttpServer(server: Server, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const cut = () => server.closeAllConnections();
+    server.close(() => {
+      signal.removeEventListener("abort", cut);
+      resolve();
+    });
+    if (signal.aborted) cut();
+    else signal.addEventListener("abort", cut, { once: true });
+  });
+}

@@ -148,19 +148,23 @@ export class OwnLease {
     this.opts.annotations = { ...this.opts.annotations, [key]: value };
   }
 
-  /** Stops renewing; with `remove`, deletes the Lease (graceful stop) within `timeoutMs`. */
+  /**
+   * Stops renewing; with `remove`, deletes the Lease (graceful stop). Returns within
+   * `timeoutMs` whatever the API server does: a renewal in flight is waited for until then
+   * (so the delete comes after it), and the delete is aborted at that time (the Lease then
+   * expires, or goes with the Pod).
+   */
   async stop(remove: boolean, timeoutMs = 2_000): Promise<void> {
     this.stopped = true;
     if (this.timer !== undefined) clearTimeout(this.timer);
-    await this.inFlight;
+    const signal = AbortSignal.timeout(timeoutMs);
+    await Promise.race([
+      this.inFlight,
+      new Promise<void>((resolve) => signal.addEventListener("abort", () => resolve())),
+    ]);
     if (!remove) return;
     try {
-      await Promise.race([
-        this.client.delete(this.path(this.name)),
-        new Promise((_, reject) =>
-          setTimeout(() => reject(new Error("timed out")), timeoutMs).unref(),
-        ),
-      ]);
+      await this.client.delete(this.path(this.name), { signal });
     } catch (e: unknown) {
       if (!(e instanceof ApiError && e.code === 404)) {
         this.opts.log.warn({ err: e, lease: this.name }, "cannot delete speaker Lease");

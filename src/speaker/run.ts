@@ -15,7 +15,8 @@ import { RESOURCES, resourcePath, type KubeClient, type ResourceRef } from "../k
 import { EventRecorder } from "../k8s/events.js";
 import type { LeaseJson } from "../k8s/microtime.js";
 import { watchResource, type WatchedResource } from "../k8s/informer.js";
-import { startHttpServer } from "../observability/http.js";
+import { closeHttpServer, startHttpServer } from "../observability/http.js";
+import { StopSteps } from "../util/stopping.js";
 import type { NodeFacts } from "./election.js";
 import { HeartbeatTransport } from "./heartbeat.js";
 import { Membership, type MembershipChange } from "./membership.js";
@@ -69,6 +70,8 @@ export interface SpeakerHandle {
   /** The IPs this node announces now. */
   owned(): string[];
   readonly done: Promise<void>;
+  /** The stop steps still running (each is bounded; see StopSteps). */
+  stopping(): readonly string[];
 }
 
 export function runSpeaker(opts: SpeakerOptions, stop: AbortSignal): SpeakerHandle {
@@ -205,6 +208,7 @@ export function runSpeaker(opts: SpeakerOptions, stop: AbortSignal): SpeakerHand
   }
 
   // ---- start-up, the loops, and the graceful stop ------------------------------------
+  const steps = new StopSteps(log);
   const done = (async () => {
     const node = await client.get<V1Node>(resourcePath(RESOURCES.nodes, { name: self }));
     const address = formatHostPort(heartbeatAddress(node), opts.heartbeatPort);
@@ -312,21 +316,27 @@ export function runSpeaker(opts: SpeakerOptions, stop: AbortSignal): SpeakerHand
       if (stop.aborted) resolve();
       else stop.addEventListener("abort", () => resolve(), { once: true });
     });
-    // Graceful stop: stop answering at once, tell the peers, delete the Lease.
+    // Graceful stop: stop answering at once, tell the peers, delete the Lease. Each step is
+    // bounded (the API server may not answer), all within the chart's 5 s grace period.
     clearInterval(ticker);
     clearInterval(trimmer);
     dataplane.setOwned(new Map());
-    await transport.leave();
-    await ownLease.stop(true);
+    await steps.run("tell the peers this node leaves", 500, () => transport.leave());
+    await steps.run("delete the speaker Lease", 2_500, () => ownLease.stop(true, 2_000));
     await transport.close();
-    await Promise.all(watches.map((w) => w.stop()));
+    await steps.run("stop the watches", 500, () => Promise.all(watches.map((w) => w.stop())));
     dataplane.stop();
     interfaces.close();
-    await events.flush();
-    await new Promise((resolve) => server.close(resolve));
+    await steps.run("write the last Events", 500, (signal) => events.flush(signal));
+    await steps.run("close the metrics server", 500, (signal) => closeHttpServer(server, signal));
   })();
 
-  return { registry, owned: () => [...owned.keys()], done };
+  return {
+    registry,
+    owned: () => [...owned.keys()],
+    done,
+    stopping: () => steps.waitingFor(),
+  };
 }
 
 /** The address peers send heartbeats to: the node's InternalIP (IPv4 preferred). */

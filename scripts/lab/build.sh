@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# Builds the pinned kube-apiserver, etcd and kubectl used by barelb's integration tests and
-# the lab, from the Go modules pinned in go.mod/go.sum beside this script. The binaries are
-# cached outside the work tree, keyed by the pinned versions, so a second run (or CI on the
-# same machine) reuses them.
+# Builds the pinned kube-apiserver, etcd and kubectl of `barelb lab` (src/lab/controlplane.ts,
+# which barelb's integration tests use too), from the Go modules pinned in go.mod/go.sum
+# beside this script. The binaries are cached outside the work tree, keyed by the pinned
+# versions only (not by this directory), so a second run (or CI on the same machine) reuses
+# them.
 #
 # Prints the directory that holds the binaries on its last line of stdout.
 # Environment:
@@ -12,8 +13,8 @@ set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 
 if ! command -v go >/dev/null 2>&1; then
-  echo "barelb: the Go toolchain is needed to build the test control plane (kube-apiserver, etcd)." >&2
-  echo "        Install Go >= 1.26 (it is only test tooling; barelb itself is TypeScript)." >&2
+  echo "barelb: the Go toolchain is needed to build the lab's control plane (kube-apiserver, etcd)." >&2
+  echo "        Install Go >= 1.26 (only the lab and the tests need it; barelb itself is TypeScript)." >&2
   exit 127
 fi
 

@@ -1,6 +1,6 @@
-// Pinned Kubernetes control plane for barelb's tests (not part of the product).
-// Regenerate with test/controlplane/pin.sh when moving to a new release.
-module barelb.test/controlplane
+// The pinned Kubernetes release that `barelb lab` (and through it the tests) builds its control
+// plane and nodes from: scripts/lab/build.sh and build-nodes.sh. Not part of the programs.
+module barelb.lab/controlplane
 
 go 1.26.0
 
