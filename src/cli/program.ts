@@ -187,7 +187,7 @@ export function buildProgram(actions: Actions, version: string, io?: ProgramIO):
   const speaker = clusterCommand(program, "speaker", {
     description:
       "announce this node's share of the LoadBalancer IPs with ARP/NDP (run on every node)",
-    leases: "the speaker Leases",
+    leases: "the speaker's Lease",
     lbClass: "announce",
     metricsPort: 7473,
   })
