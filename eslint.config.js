@@ -14,6 +14,25 @@ const k8sClient = {
   allowTypeImports: true,
 };
 
+/**
+ * A layer's boundary: `files` import nothing from the folders `above` (and, like all runtime
+ * code, no value of client-node).
+ */
+function boundary(files, above, message) {
+  return {
+    files,
+    rules: {
+      "@typescript-eslint/no-restricted-imports": [
+        "error",
+        {
+          paths: [clientNode],
+          patterns: [k8sClient, { group: above.map((dir) => `**/${dir}/*`), message }],
+        },
+      ],
+    },
+  };
+}
+
 export default tseslint.config(
   { ignores: ["dist/", "dist-test/", "node_modules/", "native/build/", "coverage/"] },
   js.configs.recommended,
@@ -86,42 +105,15 @@ export default tseslint.config(
   // The two programs are siblings over shared adapters (src/adapters, src/k8s): the speaker
   // never imports the controller, and what lies below both (adapters, the data plane)
   // imports neither program.
-  {
-    files: ["src/speaker/**/*.ts"],
-    rules: {
-      "@typescript-eslint/no-restricted-imports": [
-        "error",
-        {
-          paths: [clientNode],
-          patterns: [
-            k8sClient,
-            {
-              group: ["**/controller/*"],
-              message:
-                "the speaker and the controller are siblings: move what both need to src/adapters",
-            },
-          ],
-        },
-      ],
-    },
-  },
-  {
-    files: ["src/adapters/**/*.ts", "src/dataplane/**/*.ts"],
-    rules: {
-      "@typescript-eslint/no-restricted-imports": [
-        "error",
-        {
-          paths: [clientNode],
-          patterns: [
-            k8sClient,
-            {
-              group: ["**/controller/*", "**/speaker/*", "**/cli/*", "**/lab/*"],
-              message: "adapters and the data plane lie below both programs: they import neither",
-            },
-          ],
-        },
-      ],
-    },
-  },
+  boundary(
+    ["src/speaker/**/*.ts"],
+    ["controller"],
+    "the speaker and the controller are siblings: move what both need to src/adapters",
+  ),
+  boundary(
+    ["src/adapters/**/*.ts", "src/dataplane/**/*.ts"],
+    ["controller", "speaker", "cli", "lab"],
+    "adapters and the data plane lie below both programs: they import neither",
+  ),
   { files: ["**/*.js"], ...tseslint.configs.disableTypeChecked },
 );
