@@ -222,6 +222,20 @@ export function buildProgram(actions: Actions, version: string, io?: ProgramIO):
       ),
     )
     .option(
+      "--heartbeat-key-file <path>",
+      "file holding the shared key (at least 32 bytes) that signs the heartbeats with " +
+        "HMAC-SHA256; re-read when it changes, so a mounted Secret rotates without restarts",
+      "/etc/barelb/heartbeat/key",
+    )
+    .addOption(
+      durationOption(
+        "--heartbeat-key-grace <d>",
+        "after a key rotation: sign with the new key once it is this old / 2, accept the " +
+          "replaced key until it is this old (every node must read the new key within half of it)",
+        "3m",
+      ),
+    )
+    .option(
       "--exclude-interfaces <regexes>",
       "comma-separated regexes of interfaces never to announce on (default: docker*, veth*, cni*, ...)",
       (v: string) =>
@@ -239,6 +253,8 @@ export function buildProgram(actions: Actions, version: string, io?: ProgramIO):
       heartbeatPort: o.heartbeatPort as number,
       heartbeatIntervalMs: o.heartbeatInterval as number,
       deadAfterMs: o.deadAfter as number,
+      heartbeatKeyFile: o.heartbeatKeyFile as string,
+      heartbeatKeyGraceMs: o.heartbeatKeyGrace as number,
       excludeInterfaces: o.excludeInterfaces as string[] | undefined,
     }),
   );

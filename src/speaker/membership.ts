@@ -22,9 +22,10 @@ import {
  * Rules, for a peer X as seen from here:
  *
  * - heartbeatFresh(X): a valid heartbeat from X's current incarnation arrived within
- *   deadAfterMs. Valid = its token equals the token X publishes in its Lease (so a sender
- *   needs API read access), and its (incarnation, seq) is newer than anything accepted
- *   before (reordered and duplicate datagrams are dropped).
+ *   deadAfterMs. Valid = signed with the shared key (the transport checks the HMAC before
+ *   this sees it: heartbeat-keys.ts), its run token equals the token X publishes in its
+ *   Lease (a datagram of another run of X is refused), and its (incarnation, seq) is newer
+ *   than anything accepted before (reordered, duplicate and replayed datagrams are dropped).
  * - leaseLive(X): X's Lease renewTime was last seen to change within X's lease duration.
  * - heardEver(X): a heartbeat from X's current incarnation was ever accepted.
  * - live(X) = heartbeatFresh(X) OR (leaseLive(X) AND NOT heardEver(X)), which is the same as
@@ -111,7 +112,7 @@ export type HeartbeatDropReason =
   | "self"
   | "unknown-node" // no Lease seen for that node: its token is unknown
   | "no-token" // its Lease has no valid heartbeat-token annotation
-  | "bad-token"
+  | "bad-token" // signed, but by another run of that node than its Lease names (a replay)
   | "old-incarnation"
   | "old-seq";
 

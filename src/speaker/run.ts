@@ -18,6 +18,7 @@ import { watchResource, type WatchedResource } from "../k8s/informer.js";
 import { startHttpServer } from "../observability/http.js";
 import { elect, type NodeFacts } from "./election.js";
 import { HeartbeatTransport } from "./heartbeat.js";
+import { HeartbeatKeyFile } from "./heartbeat-keys.js";
 import { Membership, type MembershipChange } from "./membership.js";
 import { SpeakerMetrics } from "./metrics.js";
 import {
@@ -57,6 +58,10 @@ export interface SpeakerOptions {
   heartbeatPort: number;
   heartbeatIntervalMs: number;
   deadAfterMs: number;
+  /** The shared key that signs heartbeats (a mounted Secret), re-read when it changes. */
+  heartbeatKeyFile: string;
+  /** How long a replaced heartbeat key stays accepted after a rotation. */
+  heartbeatKeyGraceMs: number;
   excludeInterfaces: string[] | undefined;
   /** The speaker's own Pod (in `namespace`): owner of its Lease. */
   ownerPod?: { name: string; uid: string } | undefined;
@@ -74,6 +79,10 @@ export interface SpeakerHandle {
 
 export function runSpeaker(opts: SpeakerOptions, stop: AbortSignal): SpeakerHandle {
   const { client, namespace, nodeName: self, log } = opts;
+  // First, and synchronously: without a key the speaker does not start (the error says why).
+  const keyFile = HeartbeatKeyFile.open(opts.heartbeatKeyFile, log, {
+    graceMs: opts.heartbeatKeyGraceMs,
+  });
   const registry = new Registry();
   processMetrics(registry, "barelb_speaker_");
   const metrics = new SpeakerMetrics(registry, () => owned.keys());
@@ -296,6 +305,7 @@ export function runSpeaker(opts: SpeakerOptions, stop: AbortSignal): SpeakerHand
     const transport = new HeartbeatTransport({
       membership: m,
       self: { node: self, token, incarnation },
+      keys: keyFile.keyring,
       port: opts.heartbeatPort,
       intervalMs: opts.heartbeatIntervalMs,
       log,
@@ -348,6 +358,7 @@ export function runSpeaker(opts: SpeakerOptions, stop: AbortSignal): SpeakerHand
     await transport.leave();
     await ownLease.stop(true);
     await transport.close();
+    keyFile.close();
     await Promise.all(watches.map((w) => w.stop()));
     dataplane.stop();
     interfaces.close();

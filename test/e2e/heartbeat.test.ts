@@ -1,5 +1,6 @@
 import type { ChildProcess } from "node:child_process";
 import { join } from "node:path";
+import { writeHeartbeatKey } from "../../src/lab/cluster.js";
 import { createInterface } from "node:readline";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createLab, type Lab } from "../../src/lab/lab.js";
@@ -13,7 +14,8 @@ import { prereqs } from "../helpers/prereq.js";
 // Speakers' UDP heartbeats across a real LAN (the lab's bridge), one heartbeat fixture per
 // node namespace at default timings (200 ms interval, dead after 1 s, hold 2 s). The test
 // plays the API server: it hands every node the others' Leases (token, address), renewed
-// every second. node-1 is reached over IPv6, the others over IPv4. In order: all hear each
+// every second. node-1 is reached over IPv6, the others over IPv4. They share a heartbeat
+// key file in the lab's directory, as a mounted Secret. In order: all hear each
 // other; node-3 is SIGKILLed, then restarted; node-2's link goes down and up; node-1 stops
 // gracefully. Detection times are printed, not asserted (beyond "well under the Lease").
 
@@ -46,7 +48,11 @@ class HbNode {
     child.on("exit", () => (this.exited = true));
   }
 
-  static async start(host: LabHostRecord, extra: readonly string[] = []): Promise<HbNode> {
+  static async start(
+    host: LabHostRecord,
+    keyFile: string,
+    extra: readonly string[] = [],
+  ): Promise<HbNode> {
     const child = spawnProcess(
       "ip",
       [
@@ -61,6 +67,8 @@ class HbNode {
         `${host.ipv4},${host.ipv6}`,
         "--port",
         String(PORT),
+        "--key-file",
+        keyFile,
         ...extra,
       ],
       { tied: true, stdio: ["pipe", "pipe", "inherit"] },
@@ -183,7 +191,7 @@ describe.runIf(prereqs("heartbeat e2e", ["root", "ip", "setpriv"]))("heartbeats 
 
   /** Starts the fixture in a node's namespace and "writes" its Lease. */
   const startNode = async (name: string, extra: readonly string[] = []): Promise<HbNode> => {
-    const n = await HbNode.start(lab.node(name), extra);
+    const n = await HbNode.start(lab.node(name), join(lab.record.dir, "heartbeat-key"), extra);
     nodes.set(name, n);
     leases.set(name, { token: n.token, address: advertised(n.host), renewals: 0 });
     publish();
@@ -192,6 +200,7 @@ describe.runIf(prereqs("heartbeat e2e", ["root", "ip", "setpriv"]))("heartbeats 
 
   beforeAll(async () => {
     lab = await createLab({ nodes: 3, controlPlane: false, persistent: false });
+    await writeHeartbeatKey(join(lab.record.dir, "heartbeat-key"));
     for (const name of ["node-1", "node-2", "node-3"]) await startNode(name);
     // Renewals every second (a dead node's Lease stays, unrenewed: its renewTime is frozen).
     renewer = setInterval(() => {
