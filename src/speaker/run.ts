@@ -55,6 +55,10 @@ export interface SpeakerOptions {
   lbClass: string | undefined;
   leaseDurationMs: number;
   renewIntervalMs: number;
+  /** How often the API server is read for API health (a cached GET, no etcd). */
+  apiCheckIntervalMs: number;
+  /** API health lapses this long after the last successful request. */
+  apiStaleAfterMs: number;
   heartbeatPort: number;
   heartbeatIntervalMs: number;
   deadAfterMs: number;
@@ -96,6 +100,8 @@ export function runSpeaker(opts: SpeakerOptions, stop: AbortSignal): SpeakerHand
     node: self,
     leaseDurationMs: opts.leaseDurationMs,
     renewIntervalMs: opts.renewIntervalMs,
+    apiCheckIntervalMs: opts.apiCheckIntervalMs,
+    apiStaleAfterMs: opts.apiStaleAfterMs,
     annotations: { [HEARTBEAT_TOKEN_ANNOTATION]: token },
     ownerPod: opts.ownerPod,
     log,
@@ -324,7 +330,10 @@ export function runSpeaker(opts: SpeakerOptions, stop: AbortSignal): SpeakerHand
       registry,
       {
         healthy: () => null,
-        ready: () => (ownLease.apiHealthy() ? null : "speaker Lease not renewed yet"),
+        ready: () =>
+          ownLease.apiHealthy()
+            ? null
+            : "speaker Lease not written yet, or no answer from the API server within --api-stale-after",
       },
       log,
     );

@@ -362,8 +362,8 @@ describe.runIf(helmProblem === null)("Helm chart charts/barelb", () => {
     expect(c.args).toEqual([
       "speaker",
       "--config-map=barelb-config",
-      "--lease-duration=10s",
-      "--renew-interval=2s",
+      "--lease-duration=40s",
+      "--renew-interval=10s",
       "--heartbeat-port=7946",
       "--heartbeat-key-file=/etc/barelb/heartbeat/key",
       "--heartbeat-key-grace=3m",
