@@ -117,6 +117,8 @@ export async function main(args: string[]): Promise<void> {
         serviceStatus: rate((k) => /^\S+ services status$/.test(k)),
         other: rate((k) => !/ (leases|events) /.test(k) && !/^\S+ services status$/.test(k)),
       };
+      // The speakers' only steady writes are their Lease renewals (PATCH); per node.
+      const speakerWritesPerNode = r2(kinds.leasePatches / lab.nodes.length);
       const reads = Object.fromEntries(Object.entries(delta).filter(([k]) => !(k in writes)));
       const speakers: Record<string, SpeakerMemory> = {};
       for (const n of lab.nodes) {
@@ -141,6 +143,8 @@ export async function main(args: string[]): Promise<void> {
         loadAverage: loadStart,
         writesPerSecond: rate(() => true),
         writesPerSecondByKind: kinds,
+        speakerWritesPerNodePerSecond: speakerWritesPerNode,
+        apiHealthReadsPerSecond: rate((k) => /^GET leases /.test(k), reads),
         writes,
         readsPerSecond: rate(() => true, reads),
         reads,
@@ -149,6 +153,9 @@ export async function main(args: string[]): Promise<void> {
       phases.push(phase);
       console.log(
         `${count} Services: ${phase.writesPerSecond} writes/s (Lease renewals ${kinds.leaseRenewals}: PATCH ${kinds.leasePatches} + PUT ${kinds.leasePuts}, Events ${kinds.events}, Service status ${kinds.serviceStatus}, other ${kinds.other}); reads ${phase.readsPerSecond}/s; load ${loadStart.join(" ")}`,
+      );
+      console.log(
+        `  speaker writes per node: ${speakerWritesPerNode}/s (one per ${r2(1 / speakerWritesPerNode)} s); Lease reads (API health) ${phase.apiHealthReadsPerSecond}/s in all`,
       );
       console.log(`  writes in ${r2(seconds)} s: ${JSON.stringify(writes)}`);
       console.log(`  reads in ${r2(seconds)} s: ${JSON.stringify(reads)}`);
@@ -169,7 +176,7 @@ export async function main(args: string[]): Promise<void> {
         family: "IPv6",
         endpointSlices: "one per Service, a ready endpoint on each of the 3 nodes",
         speakerFlags:
-          "defaults (--lease-duration 10s, --renew-interval 2s, --heartbeat-interval 200ms)",
+          "defaults (--lease-duration 40s, --renew-interval 10s, --api-check-interval 2s, --heartbeat-interval 200ms)",
         loadAverage: { before: loadBefore, after: loadAfter },
         phases,
       })}`,

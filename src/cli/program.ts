@@ -199,11 +199,36 @@ export function buildProgram(actions: Actions, version: string, io?: ProgramIO):
     .addOption(
       durationOption(
         "--lease-duration <d>",
-        "how long this speaker's Lease lasts without renewal",
+        "how long this speaker's Lease lasts without renewal: peers whose heartbeats never " +
+          "arrive (UDP filtered) count this node live until they have not seen its Lease " +
+          "renewed for this long",
+        "40s",
+      ),
+    )
+    .addOption(
+      durationOption(
+        "--renew-interval <d>",
+        "how often the Lease is renewed: one API write per interval (etcd), the speaker's " +
+          "only steady write",
         "10s",
       ),
     )
-    .addOption(durationOption("--renew-interval <d>", "how often the Lease is renewed", "2s"))
+    .addOption(
+      durationOption(
+        "--api-check-interval <d>",
+        "how often the API server is read to know this node's view is current (a GET " +
+          "answered from the API server's cache: no etcd, no write)",
+        "2s",
+      ),
+    )
+    .addOption(
+      durationOption(
+        "--api-stale-after <d>",
+        "with no API answer (read or write) for this long, this node is API-stale: 5 s later " +
+          "it stands down if another node is not (fencing); API down for every node: nobody does",
+        "10s",
+      ),
+    )
     .addOption(
       portOption("--heartbeat-port <port>", "UDP port for speaker-to-speaker heartbeats", 7946),
     )
@@ -222,6 +247,20 @@ export function buildProgram(actions: Actions, version: string, io?: ProgramIO):
       ),
     )
     .option(
+      "--heartbeat-key-file <path>",
+      "file holding the shared key (at least 32 bytes) that signs the heartbeats with " +
+        "HMAC-SHA256; re-read when it changes, so a mounted Secret rotates without restarts",
+      "/etc/barelb/heartbeat/key",
+    )
+    .addOption(
+      durationOption(
+        "--heartbeat-key-grace <d>",
+        "after a key rotation: sign with the new key once it is this old / 2, accept the " +
+          "replaced key until it is this old (every node must read the new key within half of it)",
+        "3m",
+      ),
+    )
+    .option(
       "--exclude-interfaces <regexes>",
       "comma-separated regexes of interfaces never to announce on (default: docker*, veth*, cni*, ...)",
       (v: string) =>
@@ -230,15 +269,35 @@ export function buildProgram(actions: Actions, version: string, io?: ProgramIO):
           .map((x) => x.trim())
           .filter((x) => x !== ""),
     );
+  speaker.addHelpText(
+    "after",
+    `
+Timings, with the defaults:
+  a peer killed or cut off from the LAN   down after 1 s of heartbeat silence (--dead-after)
+  a peer stopping (SIGTERM)               down at once (its leaving heartbeat, its Lease deleted)
+  a peer whose heartbeats never arrive    judged by its Lease alone: down 40 s after its last
+    (UDP filtered)                        renewal (--lease-duration): 30 to 40 s after it died
+  this node cut off from the API server   API-stale after 10 s without an answer
+    but not from the LAN                  (--api-stale-after), stands down 5 s later when
+                                          another node is not: about 15 s
+  the API server down for every node      nothing moves
+API load per node: one Lease write every 10 s (--renew-interval), one cached read every
+2 s (--api-check-interval), whatever the number of Services.
+`,
+  );
   speaker.action((o: Record<string, unknown>) =>
     actions.speaker({
       ...clusterArgs(o),
       nodeName: o.nodeName as string,
       leaseDurationMs: o.leaseDuration as number,
       renewIntervalMs: o.renewInterval as number,
+      apiCheckIntervalMs: o.apiCheckInterval as number,
+      apiStaleAfterMs: o.apiStaleAfter as number,
       heartbeatPort: o.heartbeatPort as number,
       heartbeatIntervalMs: o.heartbeatInterval as number,
       deadAfterMs: o.deadAfter as number,
+      heartbeatKeyFile: o.heartbeatKeyFile as string,
+      heartbeatKeyGraceMs: o.heartbeatKeyGrace as number,
       excludeInterfaces: o.excludeInterfaces as string[] | undefined,
     }),
   );

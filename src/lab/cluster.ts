@@ -1,6 +1,7 @@
 import type { ChildProcess } from "node:child_process";
+import { randomBytes } from "node:crypto";
 import { openSync, closeSync, readFileSync } from "node:fs";
-import { mkdir } from "node:fs/promises";
+import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { parseAllDocuments } from "yaml";
 import {
@@ -21,7 +22,8 @@ import type { Lab } from "./lab.js";
  * barelb running in a lab: the controller in the root namespace (like a pod on the cluster
  * network) and one speaker per node namespace (like the DaemonSet's host-network pods), all
  * against the lab's API server, with the example manifests of config/ applied. The lab has
- * no kubelet: Services get their endpoints from EndpointSlices made here.
+ * no kubelet: Services get their endpoints from EndpointSlices made here. The speakers share a
+ * heartbeat key file in the lab's directory, as the chart's Secret would give them.
  */
 
 export const BARELB_NAMESPACE = "barelb-system";
@@ -47,12 +49,18 @@ export class LabCluster {
   static async start(lab: Lab, opts: LabClusterOptions = {}): Promise<LabCluster> {
     const c = new LabCluster(lab, opts);
     await mkdir(join(lab.record.dir, "logs"), { recursive: true });
+    await writeHeartbeatKey(c.heartbeatKeyFile);
     const core = c.core();
     await ensureNamespace(core, BARELB_NAMESPACE);
     await applyConfigMap(core, poolConfigMap(lab));
     c.startController(await freePort("127.0.0.1"));
     for (const n of lab.nodes) c.startSpeaker(n.name);
     return c;
+  }
+
+  /** The speakers' shared heartbeat key (rewrite it to rotate the key). */
+  get heartbeatKeyFile(): string {
+    return join(this.lab.record.dir, "heartbeat-key");
   }
 
   core(): CoreV1Api {
@@ -133,6 +141,8 @@ export class LabCluster {
         this.lab.kubeconfig,
         "--namespace",
         BARELB_NAMESPACE,
+        "--heartbeat-key-file",
+        this.heartbeatKeyFile,
         "--log-level",
         this.opts.logLevel ?? "info",
         ...(this.opts.speakerArgs ?? []),
@@ -166,6 +176,11 @@ export class LabCluster {
     await Promise.all([...this.speakers.values()].map((r) => terminate(r, 10_000)));
     if (this.controller !== undefined) await terminate(this.controller, 10_000);
   }
+}
+
+/** Writes a fresh random heartbeat key (64 base64 characters) to `file`, readable by root only. */
+export async function writeHeartbeatKey(file: string): Promise<void> {
+  await writeFile(file, `${randomBytes(48).toString("base64")}\n`, { mode: 0o600 });
 }
 
 /** The example pool ConfigMap of config/, with this lab's free addresses. */

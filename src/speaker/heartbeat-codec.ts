@@ -1,40 +1,55 @@
-import { randomBytes } from "node:crypto";
+import { createHmac, randomBytes, timingSafeEqual } from "node:crypto";
 import { formatIP, parseIP, type IPFamily } from "../net/ip.js";
+import type { HeartbeatKey, HeartbeatKeys } from "./heartbeat-keys.js";
 
 /**
  * The speakers' heartbeat datagram, and the two Lease annotations that let a peer check it.
  *
- * Wire format, version 1, big-endian, 39 + n bytes (at most 292):
+ * Wire format, version 2, big-endian, 75 + n bytes (at most 328):
  *
- *   offset size  field
- *        0    4  magic "BLHB"
- *        4    1  version (1)
- *        5    1  flags: bit 0 apiHealthy, bit 1 leaving, bit 2 holdsYou; other bits 0
- *        6   16  token: the sender's per-process random secret (its Lease annotation)
- *       22    8  incarnation: the sender's process start, ms since the epoch (≤ 2^53 − 1)
- *       30    8  seq: increases by one per datagram within an incarnation (≤ 2^53 − 1)
- *       38    1  n: length of the node name (1–253)
- *       39    n  node name, a DNS-1123 subdomain (lowercase ASCII)
+ *   offset  size  field
+ *        0     4  magic "BLHB"
+ *        4     1  version (2)
+ *        5     1  flags: bit 0 apiHealthy, bit 1 leaving, bit 2 holdsYou; other bits 0
+ *        6     4  key id: which shared key signed it (heartbeat-keys.ts)
+ *       10    16  token: the sender's per-process random run id (its Lease annotation)
+ *       26     8  incarnation: the sender's process start, ms since the epoch (≤ 2^53 − 1)
+ *       34     8  seq: increases by one per datagram within an incarnation (≤ 2^53 − 1)
+ *       42     1  n: length of the node name (1–253)
+ *       43     n  node name, a DNS-1123 subdomain (lowercase ASCII)
+ *   43 + n    32  HMAC-SHA256 under the key named by the key id, of bytes 0 to 42 + n
  *
- * Decoding is strict (exact length, known version, no unknown flag bits, a valid node name)
- * and never throws: anything else is dropped with a reason the caller counts. Times in a
+ * Decoding is strict and never throws: exact length and known version first, then the key
+ * (unknown, or retired after its grace: dropped), then the HMAC (compared in constant time:
+ * a forged or altered datagram is dropped), and only then the fields (no unknown flag bits,
+ * a valid node name). Whatever fails is dropped with a reason the caller counts. Times in a
  * heartbeat are never compared with the receiver's clock; `incarnation` only tells one run
  * of a speaker from the next.
  *
- * The token is sent in clear: it keeps out senders that cannot read Leases (an off-LAN
- * spoofer needs API read access), not an attacker on the LAN, who can forge ARP anyway.
+ * The HMAC makes heartbeats unforgeable without the key (what that does and does not protect:
+ * heartbeat-keys.ts). The token is no secret: it is signed with the rest, and binds every
+ * datagram to the sender's current run, the one its Lease names, so that datagrams of an
+ * earlier run cannot be replayed into a later one; incarnation and seq refuse replays within
+ * a run (membership.ts). Version 1 (a token sent in clear, no HMAC) is refused: during a
+ * rolling upgrade from it, old and new speakers count each other by their Leases alone.
  */
 
 export const HEARTBEAT_MAGIC = Uint8Array.of(0x42, 0x4c, 0x48, 0x42); // "BLHB"
-export const HEARTBEAT_VERSION = 1;
+export const HEARTBEAT_VERSION = 2;
 export const HEARTBEAT_DEFAULT_PORT = 7946;
-/** Lease annotation: the speaker's current heartbeat token (32 lowercase hex digits). */
+/** Lease annotation: the speaker's current run token (32 lowercase hex digits). */
 export const HEARTBEAT_TOKEN_ANNOTATION = "barelb.io/heartbeat-token";
 /** Lease annotation: where the speaker receives heartbeats, "ip:port" ("[ip6]:port"). */
 export const HEARTBEAT_ADDR_ANNOTATION = "barelb.io/heartbeat-addr";
 
+const KEY_ID_AT = 6;
+const TOKEN_AT = 10;
 const TOKEN_BYTES = 16;
-const HEADER_BYTES = 39;
+const INCARNATION_AT = 26;
+const SEQ_AT = 34;
+const NAME_LEN_AT = 42;
+const HEADER_BYTES = 43;
+const MAC_BYTES = 32;
 const MAX_NODE_NAME = 253;
 const FLAG_API_HEALTHY = 0x01;
 const FLAG_LEAVING = 0x02;
@@ -47,7 +62,7 @@ export interface Heartbeat {
   token: string;
   incarnation: number;
   seq: number;
-  /** The sender renewed its own Lease within its lease duration. */
+  /** The sender's view of the API server is current (a recent successful read or write). */
   apiHealthy: boolean;
   /** The sender is stopping (SIGTERM): not live from now on. */
   leaving: boolean;
@@ -59,10 +74,20 @@ export interface Heartbeat {
 }
 
 export type HeartbeatDecodeError =
-  "short" | "magic" | "version" | "flags" | "length" | "node-name" | "incarnation" | "seq";
+  | "short"
+  | "magic"
+  | "version"
+  | "length"
+  | "unknown-key" // signed with a key this node does not know (a different Secret, or later)
+  | "old-key" // signed with a key this node retired after its rotation grace
+  | "bad-mac" // forged, or altered on the way
+  | "flags"
+  | "node-name"
+  | "incarnation"
+  | "seq";
 
 export type HeartbeatDecodeResult =
-  { ok: true; heartbeat: Heartbeat } | { ok: false; error: HeartbeatDecodeError };
+  { ok: true; heartbeat: Heartbeat; keyId: number } | { ok: false; error: HeartbeatDecodeError };
 
 const tokenPattern = /^[0-9a-f]{32}$/;
 // DNS-1123 subdomain: dot-separated labels of [a-z0-9-], each starting and ending alphanumeric.
@@ -81,8 +106,15 @@ export function newHeartbeatToken(): string {
   return randomBytes(TOKEN_BYTES).toString("hex");
 }
 
-/** Encodes a heartbeat; throws on a field no peer would accept (a bug in the sender). */
-export function encodeHeartbeat(hb: Heartbeat): Uint8Array {
+function mac(key: HeartbeatKey, signed: Uint8Array): Buffer {
+  return createHmac("sha256", key.secret).update(signed).digest();
+}
+
+/**
+ * Encodes and signs a heartbeat with `key`; throws on a field no peer would accept (a bug in
+ * the sender).
+ */
+export function encodeHeartbeat(hb: Heartbeat, key: HeartbeatKey): Uint8Array {
   if (!isNodeName(hb.node)) throw new Error(`invalid node name in heartbeat: ${hb.node}`);
   if (!isHeartbeatToken(hb.token)) throw new Error("invalid heartbeat token");
   for (const [name, v] of [
@@ -92,7 +124,8 @@ export function encodeHeartbeat(hb: Heartbeat): Uint8Array {
     if (!Number.isSafeInteger(v) || v < 0) throw new Error(`invalid heartbeat ${name}: ${v}`);
   }
   const name = Buffer.from(hb.node, "ascii");
-  const out = new Uint8Array(HEADER_BYTES + name.length);
+  const signedLength = HEADER_BYTES + name.length;
+  const out = new Uint8Array(signedLength + MAC_BYTES);
   const view = new DataView(out.buffer);
   out.set(HEARTBEAT_MAGIC, 0);
   out[4] = HEARTBEAT_VERSION;
@@ -100,40 +133,51 @@ export function encodeHeartbeat(hb: Heartbeat): Uint8Array {
     (hb.apiHealthy ? FLAG_API_HEALTHY : 0) |
     (hb.leaving ? FLAG_LEAVING : 0) |
     (hb.holdsYou === true ? FLAG_HOLDS_YOU : 0);
-  out.set(Buffer.from(hb.token, "hex"), 6);
-  view.setBigUint64(22, BigInt(hb.incarnation));
-  view.setBigUint64(30, BigInt(hb.seq));
-  out[38] = name.length;
+  view.setUint32(KEY_ID_AT, key.id);
+  out.set(Buffer.from(hb.token, "hex"), TOKEN_AT);
+  view.setBigUint64(INCARNATION_AT, BigInt(hb.incarnation));
+  view.setBigUint64(SEQ_AT, BigInt(hb.seq));
+  out[NAME_LEN_AT] = name.length;
   out.set(name, HEADER_BYTES);
+  out.set(mac(key, out.subarray(0, signedLength)), signedLength);
   return out;
 }
 
-/** Decodes one datagram. Never throws. */
-export function decodeHeartbeat(buf: Uint8Array): HeartbeatDecodeResult {
+/** Checks the signature of one datagram with `keys`, then decodes it. Never throws. */
+export function decodeHeartbeat(buf: Uint8Array, keys: HeartbeatKeys): HeartbeatDecodeResult {
   try {
-    return decodeStrict(buf);
+    return decodeStrict(buf, keys);
   } catch {
     // Unreachable by construction; kept so that no input can ever escape as an exception.
     return { ok: false, error: "length" };
   }
 }
 
-function decodeStrict(buf: Uint8Array): HeartbeatDecodeResult {
-  if (buf.length < HEADER_BYTES) return { ok: false, error: "short" };
+function decodeStrict(buf: Uint8Array, keys: HeartbeatKeys): HeartbeatDecodeResult {
+  if (buf.length < HEADER_BYTES + MAC_BYTES) return { ok: false, error: "short" };
   for (let i = 0; i < HEARTBEAT_MAGIC.length; i++) {
     if (buf[i] !== HEARTBEAT_MAGIC[i]) return { ok: false, error: "magic" };
   }
   if (buf[4] !== HEARTBEAT_VERSION) return { ok: false, error: "version" };
+  const nameLen = buf[NAME_LEN_AT] ?? 0;
+  const signedLength = HEADER_BYTES + nameLen;
+  if (nameLen === 0 || buf.length !== signedLength + MAC_BYTES) {
+    return { ok: false, error: "length" };
+  }
+  const view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+  const keyId = view.getUint32(KEY_ID_AT);
+  const key = keys.lookup(keyId);
+  if (!key.ok) return { ok: false, error: key.error };
+  const want = mac(key.key, buf.subarray(0, signedLength));
+  if (!timingSafeEqual(want, buf.subarray(signedLength))) return { ok: false, error: "bad-mac" };
+
   const flags = buf[5] ?? 0;
   if ((flags & ~KNOWN_FLAGS) !== 0) return { ok: false, error: "flags" };
-  const nameLen = buf[38] ?? 0;
-  if (nameLen === 0 || buf.length !== HEADER_BYTES + nameLen) return { ok: false, error: "length" };
-  const view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
-  const incarnation = view.getBigUint64(22);
+  const incarnation = view.getBigUint64(INCARNATION_AT);
   if (incarnation > BigInt(Number.MAX_SAFE_INTEGER)) return { ok: false, error: "incarnation" };
-  const seq = view.getBigUint64(30);
+  const seq = view.getBigUint64(SEQ_AT);
   if (seq > BigInt(Number.MAX_SAFE_INTEGER)) return { ok: false, error: "seq" };
-  const nameBytes = buf.subarray(HEADER_BYTES);
+  const nameBytes = buf.subarray(HEADER_BYTES, signedLength);
   // Only printable ASCII can pass the name pattern; checking bytes first keeps decoding of
   // arbitrary bytes to a string out of the question.
   if (nameBytes.some((b) => b < 0x21 || b > 0x7e)) return { ok: false, error: "node-name" };
@@ -141,9 +185,10 @@ function decodeStrict(buf: Uint8Array): HeartbeatDecodeResult {
   if (!isNodeName(node)) return { ok: false, error: "node-name" };
   return {
     ok: true,
+    keyId,
     heartbeat: {
       node,
-      token: Buffer.from(buf.subarray(6, 6 + TOKEN_BYTES)).toString("hex"),
+      token: Buffer.from(buf.subarray(TOKEN_AT, TOKEN_AT + TOKEN_BYTES)).toString("hex"),
       incarnation: Number(incarnation),
       seq: Number(seq),
       apiHealthy: (flags & FLAG_API_HEALTHY) !== 0,

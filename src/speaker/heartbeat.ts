@@ -7,6 +7,7 @@ import {
   HEARTBEAT_DEFAULT_PORT,
   type HeartbeatDecodeError,
 } from "./heartbeat-codec.js";
+import type { HeartbeatKeys } from "./heartbeat-keys.js";
 import type { HeartbeatDropReason, Membership, PeerAddress } from "./membership.js";
 
 /**
@@ -16,13 +17,15 @@ import type { HeartbeatDropReason, Membership, PeerAddress } from "./membership.
  * - One socket per bound address (udp4 and/or udp6, IPv6-only), by default the wildcards
  *   0.0.0.0 and :: on port 7946; a family the host lacks is skipped with a warning when the
  *   addresses are the defaults, and is an error when they were given.
- * - Every `intervalMs` (a timer chain, unref'd: it never keeps the process up) one datagram
- *   goes to each peer address the Membership knows from the peers' Leases. All peers get the
+ * - Every `intervalMs` (a timer chain, unref'd: it never keeps the process up) one datagram,
+ *   signed with the keyring's signing key, goes to each peer address the Membership knows
+ *   from the peers' Leases. All peers get the
  *   same datagram, so `seq` increases by one per round: per peer, by one per datagram.
  * - The Membership is ticked in a setImmediate after each round: the event loop's poll phase
  *   runs in between, so datagrams that queued while this process was late are read before
  *   any silence is judged (starvation of the observer must not look like death of the
  *   observed). How late the timer fired is measured and reported.
+ * - A datagram is checked (key, HMAC, encoding) before the Membership sees it.
  * - Nothing here throws past its boundary: a bad datagram is dropped and counted, a failed
  *   send is counted and logged once per peer until it recovers, a socket error is logged,
  *   and an exception from the Membership's change listener is logged.
@@ -43,7 +46,10 @@ export interface HeartbeatMetrics {
   sendFailed(code: string): void;
   /** A datagram arrived (before validation). */
   received(): void;
-  /** A datagram was not accepted: bad encoding, or refused by the Membership. */
+  /**
+   * A datagram was not accepted: bad encoding, unknown or retired key, bad HMAC (forged or
+   * altered), or refused by the Membership (unknown node, other run, replayed).
+   */
   dropped(reason: HeartbeatDecodeError | HeartbeatDropReason): void;
   /** How late the round timer fired, ms (once per round). */
   timerLate(ms: number): void;
@@ -93,6 +99,8 @@ export interface HeartbeatTransportOptions {
   membership: Membership;
   /** This speaker: its node name, and the token and incarnation its Lease publishes. */
   self: { node: string; token: string; incarnation: number };
+  /** The shared keys: heartbeats are signed with the signing key and checked with these. */
+  keys: HeartbeatKeys;
   /** UDP port to bind (0: any, see `boundAddresses()`). Default 7946. */
   port?: number;
   /** Addresses to bind, one socket each. Default ["0.0.0.0", "::"]. */
@@ -139,7 +147,10 @@ export class HeartbeatTransport {
       throw new Error(`heartbeat interval must be > 0 ms, not ${this.intervalMs}`);
     }
     // Fail here rather than on the first round: encoding checks name, token and incarnation.
-    encodeHeartbeat({ ...opts.self, seq: 0, apiHealthy: false, leaving: false });
+    encodeHeartbeat(
+      { ...opts.self, seq: 0, apiHealthy: false, leaving: false },
+      opts.keys.signingKey(),
+    );
   }
 
   /** Binds the sockets and starts the rounds. Rejects when no socket could be bound. */
@@ -253,7 +264,7 @@ export class HeartbeatTransport {
   private onMessage(msg: Buffer, rinfo: RemoteInfo): void {
     if (this.state === "closed") return;
     this.metrics.received();
-    const d = decodeHeartbeat(msg);
+    const d = decodeHeartbeat(msg, this.opts.keys);
     if (!d.ok) {
       this.metrics.dropped(d.error);
       return;
@@ -298,17 +309,21 @@ export class HeartbeatTransport {
     const round = this.round++;
     const encoded = new Map<boolean, Uint8Array>();
     const seq = this.seq++;
+    const key = this.opts.keys.signingKey();
     const datagram = (holdsYou: boolean): Uint8Array | undefined => {
       let d = encoded.get(holdsYou);
       if (d === undefined) {
         try {
-          d = encodeHeartbeat({
-            ...this.opts.self,
-            seq,
-            apiHealthy: this.m.selfApiHealthy(),
-            leaving,
-            holdsYou,
-          });
+          d = encodeHeartbeat(
+            {
+              ...this.opts.self,
+              seq,
+              apiHealthy: this.m.selfApiHealthy(),
+              leaving,
+              holdsYou,
+            },
+            key,
+          );
         } catch (e: unknown) {
           this.log.error({ err: e }, "cannot encode heartbeat");
           return undefined;

@@ -22,9 +22,10 @@ import {
  * Rules, for a peer X as seen from here:
  *
  * - heartbeatFresh(X): a valid heartbeat from X's current incarnation arrived within
- *   deadAfterMs. Valid = its token equals the token X publishes in its Lease (so a sender
- *   needs API read access), and its (incarnation, seq) is newer than anything accepted
- *   before (reordered and duplicate datagrams are dropped).
+ *   deadAfterMs. Valid = signed with the shared key (the transport checks the HMAC before
+ *   this sees it: heartbeat-keys.ts), its run token equals the token X publishes in its
+ *   Lease (a datagram of another run of X is refused), and its (incarnation, seq) is newer
+ *   than anything accepted before (reordered, duplicate and replayed datagrams are dropped).
  * - leaseLive(X): X's Lease renewTime was last seen to change within X's lease duration.
  * - heardEver(X): a heartbeat from X's current incarnation was ever accepted.
  * - live(X) = heartbeatFresh(X) OR (leaseLive(X) AND NOT heardEver(X)), which is the same as
@@ -36,15 +37,17 @@ import {
  * - A heartbeat with `leaving` (sent on SIGTERM) makes X not live at once, and so does the
  *   deletion of its Lease (its token is then unknown, so its heartbeats cannot be checked).
  *
- * API-stale fencing. apiHealthy(X) is the flag in X's latest heartbeat (X renewed its own
- * Lease within its lease duration); for a node known by its Lease alone, leaseLive(X). A live
+ * API-stale fencing. apiHealthy(X) is the flag in X's latest heartbeat (X had an answer from
+ * the API server, a cached read or its Lease renewal, within its --api-stale-after: see
+ * own-lease.ts); for a node known by its Lease alone, leaseLive(X) (slower: its Lease
+ * duration, 40 s by default, instead of 10 s). A live
  * node that is not apiHealthy is fenced (not eligible) while another live, un-held node is
  * apiHealthy: a node cut off from the API server but still on the LAN hands its IPs over.
  * When the API server is down for everyone, nobody is fenced. This node applies the same
  * rule to itself (`selfFenced()`), so it stops answering when the others take over.
- * Both sides of the comparison must have lasted fenceAfterMs (on this clock): nodes renew at
- * different moments, so when the API server goes down (or comes back) for everyone their
- * flags flip within about one renew period of each other, and without this delay the first
+ * Both sides of the comparison must have lasted fenceAfterMs (on this clock): nodes check the
+ * API at different moments, so when the API server goes down (or comes back) for everyone
+ * their flags flip within about one check period of each other, and without this delay the first
  * node to flip would be fenced for that moment and its IPs would move and move back.
  *
  * Anti-flap hold. When X stops being live because its heartbeats went silent (not when it
@@ -111,7 +114,7 @@ export type HeartbeatDropReason =
   | "self"
   | "unknown-node" // no Lease seen for that node: its token is unknown
   | "no-token" // its Lease has no valid heartbeat-token annotation
-  | "bad-token"
+  | "bad-token" // signed, but by another run of that node than its Lease names (a replay)
   | "old-incarnation"
   | "old-seq";
 
@@ -123,8 +126,8 @@ export interface MembershipOptions {
   /** This node's name. */
   self: string;
   /**
-   * Whether this node renewed its own Lease within its lease duration (OwnLease knows). Read
-   * at every event and tick, like the clock; sent to the peers in every heartbeat.
+   * Whether this node has written its Lease and had an API answer recently (OwnLease knows).
+   * Read at every event and tick, like the clock; sent to the peers in every heartbeat.
    */
   selfApiHealthy: () => boolean;
   /** Monotonic clock, ms. Default: performance.now(). */
@@ -139,8 +142,8 @@ export interface MembershipOptions {
   stableAfterMs?: number;
   /**
    * How long API health (and its absence) must have lasted before it fences anyone. Must
-   * exceed the spread between nodes' renewals: the renew interval plus the renew request
-   * timeout. Default 5000.
+   * exceed the spread between nodes' API health flips: the API check interval plus the check
+   * request's timeout (2 s + 2 s by default). Default 5000.
    */
   fenceAfterMs?: number;
   /**
@@ -542,7 +545,7 @@ export class Membership {
     return this.me.fenced;
   }
 
-  /** This node renewed its own Lease within its duration (the flag its heartbeats carry). */
+  /** This node's API view is current (the flag its heartbeats carry). */
   selfApiHealthy(): boolean {
     return this.me.apiHealthy;
   }

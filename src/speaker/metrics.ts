@@ -69,7 +69,11 @@ export class SpeakerMetrics implements DataPlaneMetrics {
     });
     const hbDropped = new Counter({
       name: "barelb_heartbeats_dropped_total",
-      help: "Heartbeat datagrams refused (malformed, unknown node, bad token, stale), by reason",
+      help:
+        "Heartbeat datagrams refused, by reason: malformed (short, magic, version, length, flags, " +
+        "node-name, ...), not signed with a key this node accepts (unknown-key, old-key), forged " +
+        "or altered (bad-mac), from an unknown node, from another run (bad-token), replayed or " +
+        "reordered (old-incarnation, old-seq)",
       labelNames: ["reason"],
       registers,
     });

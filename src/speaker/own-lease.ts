@@ -4,9 +4,20 @@ import { microTimeNow, type LeaseJson } from "../k8s/microtime.js";
 
 /**
  * The speaker's own Lease, `barelb-speaker-<node>`: the slow, API-backed half of membership
- * (UDP heartbeats are the fast half). Renewed by one merge patch per interval (no read
- * first), created when missing, deleted on a graceful stop so peers drop this node at once.
- * API writes: one per renew interval per node, whatever the number of Services.
+ * (UDP heartbeats are the fast half), and this node's API health.
+ *
+ * - The Lease is renewed by one merge patch per renew interval (no read first), created when
+ *   missing, deleted on a graceful stop so peers drop this node at once. It publishes the
+ *   heartbeat token and address, and it is how peers whose heartbeats never reach them judge
+ *   this node (they count it live until they have not seen it change for its duration).
+ *   API writes: one per renew interval per node (default 10 s), whatever the number of
+ *   Services.
+ * - API health (`apiHealthy()`, sent in every heartbeat, used for fencing) says that this
+ *   node's view of the cluster is current: some request to the API server succeeded within
+ *   `apiStaleAfterMs`. Besides the renewals, a read every `apiCheckIntervalMs` (default 2 s)
+ *   keeps it fresh: a GET of this Lease with resourceVersion=0, which the API server answers
+ *   from its watch cache, without etcd. A read that finds the Lease gone (deleted by hand)
+ *   re-creates it at once rather than at the next renewal.
  */
 
 export const SPEAKER_LEASE_PREFIX = "barelb-speaker-";
@@ -21,6 +32,10 @@ export interface OwnLeaseOptions {
   node: string;
   leaseDurationMs: number;
   renewIntervalMs: number;
+  /** How often the API server is read to keep API health fresh. */
+  apiCheckIntervalMs: number;
+  /** API health lasts this long after the last successful request (read or renewal). */
+  apiStaleAfterMs: number;
   /** Published for peers: heartbeat token and address. */
   annotations: Record<string, string>;
   /**
@@ -38,11 +53,16 @@ export class OwnLease {
   private readonly name: string;
   private readonly now: () => number;
   private lastRenewed = -Infinity;
+  /** Last successful request to the API server, read or write. */
+  private lastApiOk = -Infinity;
   private timer: NodeJS.Timeout | undefined;
+  private checkTimer: NodeJS.Timeout | undefined;
   private stopped = false;
   private inFlight: Promise<void> = Promise.resolve();
   /** Renewals sent, for the API-load benchmark. */
   writes = 0;
+  /** API-health reads sent. */
+  reads = 0;
   private resolveFirst: () => void = () => undefined;
   /** Resolves at the first successful renewal (or creation): from then on peers can know us. */
   readonly firstRenewal = new Promise<void>((resolve) => (this.resolveFirst = resolve));
@@ -51,6 +71,17 @@ export class OwnLease {
     this.client = opts.client;
     this.name = SPEAKER_LEASE_PREFIX + opts.node;
     this.now = opts.now ?? (() => performance.now());
+    const { leaseDurationMs, renewIntervalMs, apiCheckIntervalMs, apiStaleAfterMs } = opts;
+    if (!(renewIntervalMs > 0 && renewIntervalMs < leaseDurationMs)) {
+      throw new Error(
+        `the renew interval (${renewIntervalMs} ms) must be shorter than the lease duration (${leaseDurationMs} ms)`,
+      );
+    }
+    if (!(apiCheckIntervalMs > 0 && apiCheckIntervalMs < apiStaleAfterMs)) {
+      throw new Error(
+        `the API check interval (${apiCheckIntervalMs} ms) must be shorter than --api-stale-after (${apiStaleAfterMs} ms)`,
+      );
+    }
   }
 
   private path(name?: string): string {
@@ -71,19 +102,64 @@ export class OwnLease {
     }
   }
 
-  /** True while the Lease was renewed within its duration: this node's API view is current. */
+  /**
+   * This node's API view is current: the Lease was written at least once (from then on peers
+   * know this run's token) and a request to the API server succeeded within apiStaleAfterMs.
+   */
   apiHealthy(): boolean {
-    return this.now() - this.lastRenewed < this.opts.leaseDurationMs;
+    return this.lastRenewed > -Infinity && this.now() - this.lastApiOk < this.opts.apiStaleAfterMs;
   }
 
   start(): void {
-    const loop = () => {
+    const check = () => {
       if (this.stopped) return;
-      this.inFlight = this.renew().finally(() => {
-        if (!this.stopped) this.timer = setTimeout(loop, this.opts.renewIntervalMs);
+      void this.check().finally(() => {
+        if (!this.stopped) this.checkTimer = setTimeout(check, this.opts.apiCheckIntervalMs);
       });
     };
-    loop();
+    this.renewNow();
+    this.checkTimer = setTimeout(check, this.opts.apiCheckIntervalMs);
+  }
+
+  /** Renews now (after a renewal in flight), then every renew interval. */
+  private renewNow(): void {
+    this.inFlight = this.inFlight.then(() => {
+      if (this.stopped) return;
+      clearTimeout(this.timer);
+      return this.renew().finally(() => {
+        if (!this.stopped)
+          this.timer = setTimeout(() => this.renewNow(), this.opts.renewIntervalMs);
+      });
+    });
+  }
+
+  /** One API-health read: this Lease from the API server's cache. */
+  private async check(): Promise<void> {
+    this.reads++;
+    try {
+      await this.client.request<LeaseJson>("GET", this.path(this.name), {
+        query: { resourceVersion: "0" },
+        // A hung request must not keep health alive, nor delay the next check for long.
+        // Also bounds how far apart nodes see the API return: check interval + timeout, which
+        // must stay under the Membership's fenceAfterMs (5 s; 4 s with the defaults).
+        timeoutMs: Math.max(
+          1_000,
+          Math.min(this.opts.apiCheckIntervalMs, this.opts.apiStaleAfterMs / 2),
+        ),
+      });
+      this.lastApiOk = this.now();
+    } catch (e: unknown) {
+      if (e instanceof ApiError && e.code === 404) {
+        // The API server answered: health is fine, and the Lease must come back now.
+        this.lastApiOk = this.now();
+        if (this.lastRenewed > -Infinity) {
+          this.opts.log.warn({ lease: this.name }, "speaker Lease gone; re-creating it");
+          this.renewNow();
+        }
+        return;
+      }
+      this.opts.log.debug({ err: e, lease: this.name }, "API health check failed");
+    }
   }
 
   private async renew(): Promise<void> {
@@ -96,7 +172,7 @@ export class OwnLease {
         metadata: { ...this.metadata(), annotations: this.opts.annotations },
         spec: { holderIdentity: node, leaseDurationSeconds: seconds, renewTime: t },
       } satisfies LeaseJson);
-      this.lastRenewed = this.now();
+      this.lastRenewed = this.lastApiOk = this.now();
       this.resolveFirst();
     } catch (e: unknown) {
       if (!(e instanceof ApiError && e.code === 404)) {
@@ -121,7 +197,7 @@ export class OwnLease {
             renewTime: t,
           },
         } satisfies LeaseJson);
-        this.lastRenewed = this.now();
+        this.lastRenewed = this.lastApiOk = this.now();
         this.resolveFirst();
         log.info({ lease: this.name }, "created speaker Lease");
       } catch (err: unknown) {
@@ -156,7 +232,9 @@ export class OwnLease {
    */
   async stop(remove: boolean, timeoutMs = 2_000): Promise<void> {
     this.stopped = true;
-    if (this.timer !== undefined) clearTimeout(this.timer);
+    clearTimeout(this.timer);
+    clearTimeout(this.checkTimer);
+    // A check in flight is not waited for: its answer changes nothing any more.
     const signal = AbortSignal.timeout(timeoutMs);
     await Promise.race([
       this.inFlight,

@@ -19,6 +19,7 @@ import { closeHttpServer, startHttpServer } from "../observability/http.js";
 import { StopSteps } from "../util/stopping.js";
 import type { NodeFacts } from "./election.js";
 import { HeartbeatTransport } from "./heartbeat.js";
+import { HeartbeatKeyFile } from "./heartbeat-keys.js";
 import { Membership, type MembershipChange } from "./membership.js";
 import { SpeakerMetrics } from "./metrics.js";
 import {
@@ -54,9 +55,17 @@ export interface SpeakerOptions {
   lbClass: string | undefined;
   leaseDurationMs: number;
   renewIntervalMs: number;
+  /** How often the API server is read for API health (a cached GET, no etcd). */
+  apiCheckIntervalMs: number;
+  /** API health lapses this long after the last successful request. */
+  apiStaleAfterMs: number;
   heartbeatPort: number;
   heartbeatIntervalMs: number;
   deadAfterMs: number;
+  /** The shared key that signs heartbeats (a mounted Secret), re-read when it changes. */
+  heartbeatKeyFile: string;
+  /** How long a replaced heartbeat key stays accepted after a rotation. */
+  heartbeatKeyGraceMs: number;
   excludeInterfaces: string[] | undefined;
   /** The speaker's own Pod (in `namespace`): owner of its Lease. */
   ownerPod?: { name: string; uid: string } | undefined;
@@ -76,6 +85,10 @@ export interface SpeakerHandle {
 
 export function runSpeaker(opts: SpeakerOptions, stop: AbortSignal): SpeakerHandle {
   const { client, namespace, nodeName: self, log } = opts;
+  // First, and synchronously: without a key the speaker does not start (the error says why).
+  const keyFile = HeartbeatKeyFile.open(opts.heartbeatKeyFile, log, {
+    graceMs: opts.heartbeatKeyGraceMs,
+  });
   const registry = new Registry();
   processMetrics(registry, "barelb_speaker_");
   const metrics = new SpeakerMetrics(registry, () => owned.keys());
@@ -89,6 +102,8 @@ export function runSpeaker(opts: SpeakerOptions, stop: AbortSignal): SpeakerHand
     node: self,
     leaseDurationMs: opts.leaseDurationMs,
     renewIntervalMs: opts.renewIntervalMs,
+    apiCheckIntervalMs: opts.apiCheckIntervalMs,
+    apiStaleAfterMs: opts.apiStaleAfterMs,
     annotations: { [HEARTBEAT_TOKEN_ANNOTATION]: token },
     ownerPod: opts.ownerPod,
     log,
@@ -266,6 +281,7 @@ export function runSpeaker(opts: SpeakerOptions, stop: AbortSignal): SpeakerHand
     const transport = new HeartbeatTransport({
       membership: m,
       self: { node: self, token, incarnation },
+      keys: keyFile.keyring,
       port: opts.heartbeatPort,
       intervalMs: opts.heartbeatIntervalMs,
       log,
@@ -289,7 +305,7 @@ export function runSpeaker(opts: SpeakerOptions, stop: AbortSignal): SpeakerHand
             ? `no valid pool config in ConfigMap ${namespace}/${opts.configMap} yet: announcing nothing`
             : ownLease.apiHealthy()
               ? null
-              : "speaker Lease not renewed yet",
+              : "speaker Lease not written yet, or no answer from the API server within --api-stale-after",
       },
       log,
     );
@@ -324,6 +340,7 @@ export function runSpeaker(opts: SpeakerOptions, stop: AbortSignal): SpeakerHand
     await steps.run("tell the peers this node leaves", 500, () => transport.leave());
     await steps.run("delete the speaker Lease", 2_500, () => ownLease.stop(true, 2_000));
     await transport.close();
+    keyFile.close();
     await steps.run("stop the watches", 500, () => Promise.all(watches.map((w) => w.stop())));
     dataplane.stop();
     interfaces.close();

@@ -1,5 +1,6 @@
 import type { ChildProcess } from "node:child_process";
 import { join } from "node:path";
+import { writeHeartbeatKey } from "../../src/lab/cluster.js";
 import { createInterface } from "node:readline";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createLab, type Lab } from "../../src/lab/lab.js";
@@ -13,9 +14,10 @@ import { prereqs } from "../helpers/prereq.js";
 // Speakers' UDP heartbeats across a real LAN (the lab's bridge), one heartbeat fixture per
 // node namespace at default timings (200 ms interval, dead after 1 s, hold 2 s). The test
 // plays the API server: it hands every node the others' Leases (token, address), renewed
-// every second. node-1 is reached over IPv6, the others over IPv4. In order: all hear each
-// other; node-3 is SIGKILLed, then restarted; node-2's link goes down and up; node-1 stops
-// gracefully. Detection times are printed, not asserted (beyond "well under the Lease").
+// every second. node-1 is reached over IPv6, the others over IPv4. They share a heartbeat
+// key file in the lab's directory, as a mounted Secret. In order: all hear each
+// other; node-3 is SIGKILLed, then restarted; node-2's link goes down and up; the key is
+// rotated; node-1 stops gracefully. Detection times are printed, not asserted (beyond "well under the Lease").
 
 const fixture = join(packageRoot(), "dist-test", "test", "fixtures", "heartbeat-node.js");
 const PORT = 7946;
@@ -46,7 +48,11 @@ class HbNode {
     child.on("exit", () => (this.exited = true));
   }
 
-  static async start(host: LabHostRecord, extra: readonly string[] = []): Promise<HbNode> {
+  static async start(
+    host: LabHostRecord,
+    keyFile: string,
+    extra: readonly string[] = [],
+  ): Promise<HbNode> {
     const child = spawnProcess(
       "ip",
       [
@@ -61,6 +67,8 @@ class HbNode {
         `${host.ipv4},${host.ipv6}`,
         "--port",
         String(PORT),
+        "--key-file",
+        keyFile,
         ...extra,
       ],
       { tied: true, stdio: ["pipe", "pipe", "inherit"] },
@@ -161,6 +169,7 @@ describe.runIf(prereqs("heartbeat e2e", ["root", "ip", "setpriv"]))("heartbeats 
     if (n === undefined) throw new Error(`no ${name}`);
     return n;
   };
+  const keyFile = () => join(lab.record.dir, "heartbeat-key");
   const advertised = (h: LabHostRecord) =>
     h.name === "node-1" ? `[${h.ipv6}]:${PORT}` : `${h.ipv4}:${PORT}`;
 
@@ -183,7 +192,8 @@ describe.runIf(prereqs("heartbeat e2e", ["root", "ip", "setpriv"]))("heartbeats 
 
   /** Starts the fixture in a node's namespace and "writes" its Lease. */
   const startNode = async (name: string, extra: readonly string[] = []): Promise<HbNode> => {
-    const n = await HbNode.start(lab.node(name), extra);
+    // A short key grace, so that a rotation completes within the test.
+    const n = await HbNode.start(lab.node(name), keyFile(), ["--key-grace-ms", "2000", ...extra]);
     nodes.set(name, n);
     leases.set(name, { token: n.token, address: advertised(n.host), renewals: 0 });
     publish();
@@ -192,6 +202,7 @@ describe.runIf(prereqs("heartbeat e2e", ["root", "ip", "setpriv"]))("heartbeats 
 
   beforeAll(async () => {
     lab = await createLab({ nodes: 3, controlPlane: false, persistent: false });
+    await writeHeartbeatKey(keyFile());
     for (const name of ["node-1", "node-2", "node-3"]) await startNode(name);
     // Renewals every second (a dead node's Lease stays, unrenewed: its renewTime is frozen).
     renewer = setInterval(() => {
@@ -339,6 +350,30 @@ describe.runIf(prereqs("heartbeat e2e", ["root", "ip", "setpriv"]))("heartbeats 
         .filter((x) => x.node === "node-2" && (x.change === "left" || x.change === "joined"));
       expect(moves.map((x) => x.change)).toEqual(["left", "joined"]);
     }
+  });
+
+  it("the shared key rotates under the running nodes: nobody goes dead, nothing is refused", async () => {
+    const names = ["node-1", "node-2", "node-3"];
+    const refused = (st: Status) =>
+      ["unknown-key", "old-key", "bad-mac"].map((r) => st.transport.dropped[r] ?? 0);
+    const before = await Promise.all(names.map((n) => node(n).status()));
+    const t0 = now();
+    await writeHeartbeatKey(keyFile());
+    // Past the grace (2 s): each node has read the new key (it polls every 200 ms), signs
+    // with it, and no longer accepts the old one.
+    await sleep(3_500);
+    for (const [i, n] of names.entries()) {
+      const rotated = node(n).lines.find((l) => l.msg === "heartbeat key rotated");
+      expect(rotated, `${n} read the new key`).toBeDefined();
+      expect(
+        node(n)
+          .changes(t0)
+          .filter((c) => c.to === "dead"),
+      ).toEqual([]);
+      const b = before[i];
+      if (b !== undefined) expect(refused(await node(n).status())).toEqual(refused(b));
+    }
+    await waitAllHeard(names);
   });
 
   it("a graceful stop (SIGTERM) is seen at once", async () => {

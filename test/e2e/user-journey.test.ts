@@ -121,6 +121,18 @@ describe.runIf(prereqs("user-journey e2e", ["root", "ip", "arping", "setpriv", "
           (p) => p.metadata.name,
         );
       const beforeRoll = await speakerNames();
+      // The chart's heartbeat key Secret survives the upgrade (helm's lookup keeps it).
+      const heartbeatKey = async () =>
+        (
+          await k.json<{ data: { key: string } }>(
+            "-n",
+            NAMESPACE,
+            "get",
+            "secret",
+            "barelb-heartbeat-key",
+          )
+        ).data.key;
+      const keyBefore = await heartbeatKey();
       await k.rollSpeakers(180);
       await k.waitBarelbReady();
       await k.until("a success after the rollout", 10_000, () =>
@@ -143,6 +155,7 @@ describe.runIf(prereqs("user-journey e2e", ["root", "ip", "arping", "setpriv", "
       const afterRoll = await speakerNames();
       expect(afterRoll).toHaveLength(3);
       expect(afterRoll.filter((n) => beforeRoll.includes(n))).toEqual([]);
+      expect(await heartbeatKey()).toBe(keyBefore);
     });
 
     it("externalTrafficPolicy Local: only a node with a ready pod announces, and the IP follows the pod", async () => {

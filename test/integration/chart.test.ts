@@ -14,6 +14,7 @@ import {
   type V1ConfigMap,
   type V1Container,
   type V1DaemonSet,
+  type V1Secret,
   type V1Deployment,
   type V1PolicyRule,
   type V1ClusterRole,
@@ -119,6 +120,7 @@ interface RenderedKinds {
   Role: V1Role;
   ClusterRoleBinding: V1ClusterRoleBinding;
   RoleBinding: V1RoleBinding;
+  Secret: V1Secret;
   ServiceMonitor: K8sObject;
   PodMonitor: K8sObject;
 }
@@ -285,6 +287,7 @@ describe.runIf(helmProblem === null)("Helm chart charts/barelb", () => {
       "Role/barelb-speaker",
       "RoleBinding/barelb-controller",
       "RoleBinding/barelb-speaker",
+      "Secret/barelb-heartbeat-key",
       "ServiceAccount/barelb-controller",
       "ServiceAccount/barelb-speaker",
     ]);
@@ -359,13 +362,47 @@ describe.runIf(helmProblem === null)("Helm chart charts/barelb", () => {
     expect(c.args).toEqual([
       "speaker",
       "--config-map=barelb-config",
-      "--lease-duration=10s",
-      "--renew-interval=2s",
+      "--lease-duration=40s",
+      "--renew-interval=10s",
       "--heartbeat-port=7946",
+      "--heartbeat-key-file=/etc/barelb/heartbeat/key",
+      "--heartbeat-key-grace=3m",
       "--metrics-address=0.0.0.0",
       "--metrics-port=7473",
       "--log-level=info",
     ]);
+  });
+
+  it("speaker: heartbeat key from a Secret the chart makes, mounted as a directory", async () => {
+    const objects = await render();
+    const secret = find(objects, "Secret");
+    expect(secret.metadata?.name).toBe("barelb-heartbeat-key");
+    const key = Buffer.from(String(secret.data?.key), "base64").toString();
+    expect(key).toMatch(/^[A-Za-z0-9]{64}$/);
+    const ds = find(objects, "DaemonSet");
+    // Not a subPath mount: kubelet updates the files of a directory mount, so a rotated key
+    // reaches the running speaker.
+    expect(container(ds).volumeMounts).toEqual([
+      { name: "heartbeat-key", mountPath: "/etc/barelb/heartbeat", readOnly: true },
+    ]);
+    expect(ds.spec?.template.spec?.volumes).toEqual([
+      {
+        name: "heartbeat-key",
+        secret: {
+          secretName: "barelb-heartbeat-key",
+          items: [{ key: "key", path: "key" }],
+          defaultMode: 0o400,
+        },
+      },
+    ]);
+    // The user's own Secret: the chart makes none and mounts that one.
+    const own = await render({
+      speaker: { heartbeatKey: { existingSecret: "my-key", grace: "5m" } },
+    });
+    expect(own.filter((o) => o.kind === "Secret")).toEqual([]);
+    const ownDs = find(own, "DaemonSet");
+    expect(ownDs.spec?.template.spec?.volumes?.[0]?.secret?.secretName).toBe("my-key");
+    expect(container(ownDs).args).toContain("--heartbeat-key-grace=5m");
   });
 
   it("controller: non-root, two replicas, no capabilities, read-only root, probes", async () => {
@@ -517,6 +554,8 @@ describe.runIf(helmProblem === null)("Helm chart charts/barelb", () => {
           nodeName: "node-a",
           configMap: "barelb-config",
           heartbeatPort: 7946,
+          heartbeatKeyFile: "/etc/barelb/heartbeat/key",
+          heartbeatKeyGraceMs: 180_000,
           metricsPort: 7473,
           excludeInterfaces: ["^x"],
         });

@@ -29,6 +29,11 @@ contains the chart name (`helm install barelb ...` gives `barelb-controller`), e
 {{- printf "%s-speaker" (include "barelb.fullname" .) | trunc 63 | trimSuffix "-" }}
 {{- end }}
 
+{{- /* The Secret holding the speakers' heartbeat key: the user's, or the chart's own. */ -}}
+{{- define "barelb.speaker.heartbeatKeySecret" -}}
+{{- .Values.speaker.heartbeatKey.existingSecret | default (printf "%s-heartbeat-key" (include "barelb.fullname" .) | trunc 63 | trimSuffix "-") }}
+{{- end }}
+
 {{- define "barelb.chart" -}}
 {{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
 {{- end }}

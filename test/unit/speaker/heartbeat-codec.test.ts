@@ -1,3 +1,4 @@
+import { createHmac } from "node:crypto";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import {
@@ -9,9 +10,15 @@ import {
   parseHeartbeatAddress,
   type Heartbeat,
 } from "../../../src/speaker/heartbeat-codec.js";
+import {
+  heartbeatKeyFromText,
+  HeartbeatKeyring,
+  type HeartbeatKey,
+  type HeartbeatKeys,
+} from "../../../src/speaker/heartbeat-keys.js";
 
-// The heartbeat datagram: strict decoding that never throws, and the Lease annotation that
-// says where a speaker listens.
+// The heartbeat datagram: signed with the shared key, strict decoding that never throws, and
+// the Lease annotation that says where a speaker listens.
 
 const TOKEN = "00112233445566778899aabbccddeeff";
 const hb = (over: Partial<Heartbeat> = {}): Heartbeat => ({
@@ -23,6 +30,23 @@ const hb = (over: Partial<Heartbeat> = {}): Heartbeat => ({
   leaving: false,
   ...over,
 });
+const KEY = heartbeatKeyFromText("k".repeat(32));
+const OTHER = heartbeatKeyFromText("x".repeat(40));
+const keys: HeartbeatKeys = new HeartbeatKeyring(KEY);
+const enc = (h: Heartbeat) => encodeHeartbeat(h, KEY);
+const dec = (b: Uint8Array) => decodeHeartbeat(b, keys);
+const ok = (h: Heartbeat) => ({ ok: true, keyId: KEY.id, heartbeat: h });
+
+/** Signs bytes as the format says (HMAC-SHA256 over all but the last 32 bytes): re-signs edits. */
+function resign(buf: Uint8Array, key: HeartbeatKey = KEY): Uint8Array {
+  const out = buf.slice();
+  const body = out.subarray(0, out.length - 32);
+  out.set(createHmac("sha256", key.secret).update(body).digest(), out.length - 32);
+  return out;
+}
+
+/** Byte `at` of `buf` (0 past the end). */
+const byteAt = (buf: Uint8Array, i: number): number => buf[i] ?? 0;
 
 function edit(buf: Uint8Array, at: number, value: number): Uint8Array {
   const out = buf.slice();
@@ -32,21 +56,24 @@ function edit(buf: Uint8Array, at: number, value: number): Uint8Array {
 
 describe("heartbeat codec", () => {
   it("encodes the documented layout", () => {
-    const b = encodeHeartbeat(hb({ apiHealthy: true, leaving: true }));
-    expect(b.length).toBe(39 + "node-1".length);
+    const b = enc(hb({ apiHealthy: true, leaving: true }));
+    expect(b.length).toBe(75 + "node-1".length);
     expect(Buffer.from(b.subarray(0, 4)).toString("ascii")).toBe("BLHB");
-    expect(b[4]).toBe(1);
+    expect(b[4]).toBe(2);
     expect(b[5]).toBe(0b11);
-    expect(Buffer.from(b.subarray(6, 22)).toString("hex")).toBe(TOKEN);
     const view = new DataView(b.buffer);
-    expect(view.getBigUint64(22)).toBe(1_767_225_600_000n);
-    expect(view.getBigUint64(30)).toBe(42n);
-    expect(b[38]).toBe(6);
-    expect(Buffer.from(b.subarray(39)).toString("ascii")).toBe("node-1");
+    expect(view.getUint32(6)).toBe(KEY.id);
+    expect(Buffer.from(b.subarray(10, 26)).toString("hex")).toBe(TOKEN);
+    expect(view.getBigUint64(26)).toBe(1_767_225_600_000n);
+    expect(view.getBigUint64(34)).toBe(42n);
+    expect(b[42]).toBe(6);
+    expect(Buffer.from(b.subarray(43, 49)).toString("ascii")).toBe("node-1");
+    const tag = createHmac("sha256", KEY.secret).update(b.subarray(0, 49)).digest();
+    expect(Buffer.from(b.subarray(49))).toEqual(tag);
   });
 
   it("encodes holdsYou as flag bit 2", () => {
-    expect(encodeHeartbeat(hb({ apiHealthy: false, holdsYou: true }))[5]).toBe(0b100);
+    expect(enc(hb({ apiHealthy: false, holdsYou: true }))[5]).toBe(0b100);
   });
 
   it.each([
@@ -57,40 +84,50 @@ describe("heartbeat codec", () => {
     ["largest safe integers", hb({ seq: Number.MAX_SAFE_INTEGER, incarnation: 2 ** 53 - 1 })],
     ["a 253-character FQDN node name", hb({ node: `${"a".repeat(61)}.`.repeat(4) + "b" })],
   ])("round-trips %s", (_name, h) => {
-    expect(decodeHeartbeat(encodeHeartbeat(h))).toEqual({ ok: true, heartbeat: h });
+    expect(dec(enc(h))).toEqual(ok(h));
   });
 
   it("decodes from a view into a larger buffer (as dgram hands them over)", () => {
-    const inner = encodeHeartbeat(hb());
+    const inner = enc(hb());
     const big = new Uint8Array(inner.length + 10);
     big.set(inner, 5);
-    expect(decodeHeartbeat(big.subarray(5, 5 + inner.length))).toEqual({
-      ok: true,
-      heartbeat: hb(),
-    });
+    expect(dec(big.subarray(5, 5 + inner.length))).toEqual(ok(hb()));
   });
 
-  const valid = encodeHeartbeat(hb());
+  const valid = enc(hb());
+  const signedLength = valid.length - 32;
   const withName = (name: string) => {
     const n = Buffer.from(name, "latin1");
-    const out = new Uint8Array(39 + n.length);
-    out.set(valid.subarray(0, 38));
-    out[38] = n.length;
-    out.set(n, 39);
-    return out;
+    const out = new Uint8Array(43 + n.length + 32);
+    out.set(valid.subarray(0, 42));
+    out[42] = n.length;
+    out.set(n, 43);
+    return resign(out);
   };
+  // Structure first (it says where the tag is), then key and tag, then the fields: a field
+  // error is only reported for a datagram signed with a known key.
   it.each([
     ["empty", new Uint8Array(0), "short"],
-    ["a header cut short", valid.subarray(0, 38), "short"],
+    ["a datagram cut short", valid.subarray(0, 74), "short"],
     ["wrong magic", edit(valid, 0, 0x41), "magic"],
-    ["version 2", edit(valid, 4, 2), "version"],
-    ["version 0", edit(valid, 4, 0), "version"],
-    ["an unknown flag", edit(valid, 5, 0x08), "flags"],
-    ["a name length of zero", edit(valid, 38, 0), "length"],
-    ["a name length past the end", edit(valid, 38, 7), "length"],
+    ["version 1 (the unsigned format)", resign(edit(valid, 4, 1)), "version"],
+    ["version 3", edit(valid, 4, 3), "version"],
+    ["a name length of zero", edit(valid, 42, 0), "length"],
+    ["a name length past the end", edit(valid, 42, 7), "length"],
     ["a trailing byte", Uint8Array.from([...valid, 0]), "length"],
-    ["an incarnation above 2^53", edit(valid, 22, 0x01), "incarnation"],
-    ["a seq above 2^53", edit(valid, 30, 0x80), "seq"],
+    ["the tag cut by a byte", valid.subarray(0, signedLength + 31), "length"],
+    ["an unknown key id", resign(edit(valid, 6, byteAt(valid, 6) ^ 0xff)), "unknown-key"],
+    ["a tampered flag", edit(valid, 5, byteAt(valid, 5) ^ 0x02), "bad-mac"],
+    ["a tampered seq", edit(valid, 41, byteAt(valid, 41) ^ 0x01), "bad-mac"],
+    ["a tampered name", edit(valid, 47, 0x32), "bad-mac"],
+    [
+      "a tampered tag",
+      edit(valid, valid.length - 1, byteAt(valid, valid.length - 1) ^ 0x80),
+      "bad-mac",
+    ],
+    ["an unknown flag", resign(edit(valid, 5, 0x08)), "flags"],
+    ["an incarnation above 2^53", resign(edit(valid, 26, 0x01)), "incarnation"],
+    ["a seq above 2^53", resign(edit(valid, 34, 0x80)), "seq"],
     ["an upper-case name", withName("Node-1"), "node-name"],
     ["a name with a NUL", withName("node\u00001"), "node-name"],
     ["a name with a space", withName("node 1"), "node-name"],
@@ -98,14 +135,25 @@ describe("heartbeat codec", () => {
     ["a name with an empty label", withName("a..b"), "node-name"],
     ["a non-ASCII name", withName("nöde"), "node-name"],
   ])("drops %s", (_name, buf, error) => {
-    expect(decodeHeartbeat(buf)).toEqual({ ok: false, error });
+    expect(dec(buf)).toEqual({ ok: false, error });
+  });
+
+  it("drops a datagram forged with another key, whatever key id it claims", () => {
+    // Signed with the forger's own key: its id is unknown here.
+    expect(dec(encodeHeartbeat(hb({ leaving: true }), OTHER))).toEqual({
+      ok: false,
+      error: "unknown-key",
+    });
+    // The real key id, copied from a sniffed datagram, with the forger's tag.
+    const forged = encodeHeartbeat(hb({ leaving: true }), { id: KEY.id, secret: OTHER.secret });
+    expect(dec(forged)).toEqual({ ok: false, error: "bad-mac" });
   });
 
   it("refuses to encode what no peer would accept", () => {
-    expect(() => encodeHeartbeat(hb({ node: "Node" }))).toThrow(/node name/);
-    expect(() => encodeHeartbeat(hb({ token: "xyz" }))).toThrow(/token/);
-    expect(() => encodeHeartbeat(hb({ seq: -1 }))).toThrow(/seq/);
-    expect(() => encodeHeartbeat(hb({ incarnation: 1.5 }))).toThrow(/incarnation/);
+    expect(() => enc(hb({ node: "Node" }))).toThrow(/node name/);
+    expect(() => enc(hb({ token: "xyz" }))).toThrow(/token/);
+    expect(() => enc(hb({ seq: -1 }))).toThrow(/seq/);
+    expect(() => enc(hb({ incarnation: 1.5 }))).toThrow(/incarnation/);
   });
 
   it("makes 128-bit random tokens", () => {
@@ -116,16 +164,24 @@ describe("heartbeat codec", () => {
   });
 
   it("never throws on random bytes, and accepts only what re-encodes to the same bytes", () => {
+    // Random bytes with a valid header and a known key id, so that the tag check is reached.
+    const header = valid.subarray(0, 10);
+    const candidates = fc.oneof(
+      fc.uint8Array({ maxLength: 340 }),
+      fc
+        .uint8Array({ minLength: 33, maxLength: 330 })
+        .map((rest) => Uint8Array.from([...header, ...rest])),
+    );
     fc.assert(
-      fc.property(fc.uint8Array({ maxLength: 320 }), (bytes) => {
-        const r = decodeHeartbeat(bytes);
-        if (r.ok) expect(encodeHeartbeat(r.heartbeat)).toEqual(bytes);
+      fc.property(candidates, (bytes) => {
+        const r = dec(bytes);
+        if (r.ok) expect(enc(r.heartbeat)).toEqual(bytes);
       }),
       { numRuns: 20_000 },
     );
   });
 
-  it("never throws on mutated valid datagrams", () => {
+  it("never throws on mutated valid datagrams, and refuses every one that changed", () => {
     const mutated = fc
       .tuple(
         fc.array(fc.tuple(fc.nat(valid.length + 4), fc.integer({ min: 0, max: 255 })), {
@@ -141,11 +197,19 @@ describe("heartbeat codec", () => {
       });
     fc.assert(
       fc.property(mutated, (bytes) => {
-        const r = decodeHeartbeat(bytes);
-        if (r.ok) expect(encodeHeartbeat(r.heartbeat)).toEqual(bytes);
+        const r = dec(bytes);
+        if (r.ok) expect(bytes).toEqual(valid);
+        else expect(Buffer.from(bytes).equals(Buffer.from(valid))).toBe(false);
       }),
       { numRuns: 20_000 },
     );
+  });
+
+  it("refuses every single-bit flip of a signed datagram", () => {
+    for (let bit = 0; bit < valid.length * 8; bit++) {
+      const flipped = edit(valid, bit >> 3, (valid[bit >> 3] ?? 0) ^ (1 << (bit & 7)));
+      expect(dec(flipped).ok, `bit ${bit}`).toBe(false);
+    }
   });
 
   it("round-trips any valid heartbeat", () => {
@@ -165,7 +229,7 @@ describe("heartbeat codec", () => {
       .map(([h, holds]) => (holds ? { ...h, holdsYou: true } : h));
     fc.assert(
       fc.property(withHold, (h) => {
-        expect(decodeHeartbeat(encodeHeartbeat(h))).toEqual({ ok: true, heartbeat: h });
+        expect(dec(enc(h))).toEqual(ok(h));
       }),
       { numRuns: 2_000 },
     );

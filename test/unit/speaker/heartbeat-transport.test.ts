@@ -5,12 +5,22 @@ import {
   HeartbeatTransport,
   type HeartbeatLogger,
 } from "../../../src/speaker/heartbeat.js";
-import { newHeartbeatToken } from "../../../src/speaker/heartbeat-codec.js";
+import { encodeHeartbeat, newHeartbeatToken } from "../../../src/speaker/heartbeat-codec.js";
+import {
+  heartbeatKeyFromText,
+  HeartbeatKeyring,
+  type HeartbeatKey,
+} from "../../../src/speaker/heartbeat-keys.js";
 import { Membership, type MembershipChange } from "../../../src/speaker/membership.js";
 
 // The transport on the loopback interface (no root, no lab): two speakers exchange real UDP
 // heartbeats with short timings. The lab e2e test (test/e2e/heartbeat.test.ts) does the same
 // across network namespaces, with killed processes and downed links.
+
+const KEY = heartbeatKeyFromText("shared-heartbeat-key-".repeat(2));
+const KEY2 = heartbeatKeyFromText("rotated-heartbeat-key-".repeat(2));
+const FORGER = heartbeatKeyFromText("not-the-cluster-key-".repeat(2));
+const GRACE = 10_000;
 
 const INTERVAL = 40;
 const DEAD = 300;
@@ -24,6 +34,10 @@ interface Node {
   changes: (MembershipChange & { at: number })[];
   logs: { level: string; msg: string; obj: object }[];
   port: number;
+  incarnation: number;
+  keys: HeartbeatKeyring;
+  /** The keyring's clock (ms): moved by hand, so rotations take no real time. */
+  keyClock: { t: number };
 }
 
 const open: Node[] = [];
@@ -50,9 +64,13 @@ async function start(name: string, bind = ["127.0.0.1"]): Promise<Node> {
   });
   const token = newHeartbeatToken();
   const metrics = new HeartbeatCounters();
+  const keyClock = { t: 0 };
+  const keys = new HeartbeatKeyring(KEY, { graceMs: GRACE, now: () => keyClock.t });
+  const incarnation = Date.now();
   const t = new HeartbeatTransport({
     membership: m,
-    self: { node: name, token, incarnation: Date.now() },
+    self: { node: name, token, incarnation },
+    keys,
     port: 0,
     bindAddresses: bind,
     intervalMs: INTERVAL,
@@ -61,7 +79,7 @@ async function start(name: string, bind = ["127.0.0.1"]): Promise<Node> {
   });
   await t.start();
   const port = t.boundAddresses()[0]?.port ?? 0;
-  const n: Node = { name, token, m, t, metrics, changes, logs, port };
+  const n: Node = { name, token, m, t, metrics, changes, logs, port, incarnation, keys, keyClock };
   open.push(n);
   return n;
 }
@@ -125,13 +143,13 @@ describe("heartbeat transport on loopback", () => {
       new Promise<void>((resolve) => s.send(buf, a.port, "127.0.0.1", () => resolve()));
     await send(Buffer.from("hello"));
     await send(new Uint8Array(0));
-    await send(Buffer.from("BLHB\u0001garbage-garbage-garbage-garbage-garbage"));
+    await send(Buffer.from(`BLHB\u0001${"garbage-".repeat(10)}`));
     s.close();
     // a now expects another token for b (as after a restart of b): b's datagrams are refused.
     a.m.leaseObserved("b", "r2", 10_000, newHeartbeatToken(), `127.0.0.1:${b.port}`);
     await until("a counts b's heartbeats as bad-token", () => {
       const d = a.metrics.snapshot().dropped;
-      return (d["bad-token"] ?? 0) > 0 && (d.short ?? 0) >= 2 && (d.flags ?? 0) >= 1;
+      return (d["bad-token"] ?? 0) > 0 && (d.short ?? 0) >= 2 && (d.version ?? 0) >= 1;
     });
     // Its heartbeats no longer count; it is live by its (new) Lease alone until that expires.
     expect(a.m.status().find((x) => x.node === "b")).toMatchObject({
@@ -140,6 +158,107 @@ describe("heartbeat transport on loopback", () => {
       live: true,
     });
     expect(a.t.boundAddresses()).toHaveLength(1);
+  });
+
+  it("refuses forged, tampered and replayed datagrams, and counts each by its reason", async () => {
+    const a = await start("a");
+    const b = await start("b");
+    introduce(a, b);
+    // An eavesdropper: b sends to it as to a peer, so it records b's genuine datagrams.
+    const spy = createSocket("udp4");
+    const sniffed: Buffer[] = [];
+    spy.on("message", (msg) => sniffed.push(msg));
+    await new Promise<void>((r) => spy.bind(0, "127.0.0.1", () => r()));
+    b.m.leaseObserved("spy", "r1", 10_000, newHeartbeatToken(), `127.0.0.1:${spy.address().port}`);
+    await until("a hears b, the spy has b's datagrams", () => heard(a, "b") && sniffed.length > 2);
+    const send = (buf: Uint8Array) =>
+      new Promise<void>((resolve) => spy.send(buf, a.port, "127.0.0.1", () => resolve()));
+    const genuine = sniffed[0] ?? Buffer.alloc(0);
+    const leaving = (key: HeartbeatKey, seq: number) =>
+      encodeHeartbeat(
+        {
+          node: "b",
+          token: b.token,
+          incarnation: b.incarnation,
+          seq,
+          apiHealthy: true,
+          leaving: true,
+        },
+        key,
+      );
+    const tampered = Buffer.from(genuine);
+    tampered[5] = (tampered[5] ?? 0) | 0x02; // the leaving flag, in a genuine datagram
+    try {
+      await send(genuine); // replayed: a has accepted that seq already
+      await send(tampered);
+      await send(leaving(FORGER, 1e9)); // the forger's own key
+      await send(leaving({ id: KEY.id, secret: FORGER.secret }, 1e9)); // the real key id
+      await until("a counts all four", () => {
+        const d = a.metrics.snapshot().dropped;
+        return (
+          d["old-seq"] === 1 &&
+          d["bad-mac"] === 2 &&
+          d["unknown-key"] === 1 &&
+          d["old-key"] === undefined
+        );
+      });
+      // b never stopped counting: nothing forged reached the membership.
+      expect(a.m.eligible()).toEqual(["a", "b"]);
+      expect(a.changes.filter((c) => c.node === "b" && c.to === "dead")).toEqual([]);
+    } finally {
+      spy.close();
+    }
+  });
+
+  it("rotates the key without losing a heartbeat, and refuses the old key after the grace", async () => {
+    const a = await start("a");
+    const b = await start("b");
+    introduce(a, b);
+    await until("both hear each other", () => heard(a, "b") && heard(b, "a"));
+    const dropped = (n: Node) => n.metrics.snapshot().dropped;
+    const accepted = (n: Node) => n.m.counters().heartbeatsAccepted;
+    const moreFrom = async (n: Node, what: string) => {
+      const before = accepted(n);
+      await until(what, () => accepted(n) >= before + 3);
+    };
+    // a reads the new key first; it keeps signing with the old one, which b still uses too.
+    a.keys.load(KEY2);
+    await moreFrom(b, "b still hears a (old key)");
+    // b reads it later; then a, GRACE/2 after reading it, signs with the new key.
+    b.keyClock.t = 1_000;
+    b.keys.load(KEY2);
+    a.keyClock.t = GRACE / 2;
+    expect(a.keys.signingKey()).toBe(KEY2);
+    await moreFrom(b, "b hears a (new key)");
+    await moreFrom(a, "a hears b (old key, in the grace)");
+    b.keyClock.t = 1_000 + GRACE / 2;
+    await moreFrom(a, "a hears b (new key)");
+    // Past the grace on both: the old key is gone, and nothing was lost on the way.
+    a.keyClock.t = b.keyClock.t = 1_000 + GRACE;
+    expect(a.keys.acceptedIds()).toEqual([KEY2.id]);
+    await moreFrom(a, "a hears b");
+    for (const n of [a, b]) {
+      expect(dropped(n)).toEqual({});
+      expect(n.changes.filter((c) => c.to === "dead")).toEqual([]);
+    }
+  });
+
+  it("a peer still signing with a key past its grace goes silent: its datagrams are old-key", async () => {
+    const a = await start("a");
+    const b = await start("b");
+    introduce(a, b);
+    await until("a hears b", () => heard(a, "b"));
+    // a rotated long ago; b never read the new key (its Secret did not reach it).
+    a.keys.load(KEY2);
+    a.keyClock.t = GRACE;
+    await until(
+      "a refuses b's old-key datagrams",
+      () => (a.metrics.snapshot().dropped["old-key"] ?? 0) > 2,
+    );
+    await until("a declares b dead", () => !a.m.live().includes("b"));
+    expect(a.changes.find((c) => c.node === "b" && c.to === "dead")?.reason).toBe(
+      "heartbeat-silence",
+    );
   });
 
   it("counts a send to a family it has no socket for, and logs it once", async () => {
@@ -156,6 +275,7 @@ describe("heartbeat transport on loopback", () => {
     const t = new HeartbeatTransport({
       membership: m,
       self: { node: "b", token: newHeartbeatToken(), incarnation: 1 },
+      keys: new HeartbeatKeyring(KEY),
       port: a.port,
       bindAddresses: ["127.0.0.1"],
       log: { debug() {}, info() {}, warn() {}, error() {} },
@@ -173,6 +293,7 @@ function optsFor(m: Membership) {
   return {
     membership: m,
     self: { node: "b", token: newHeartbeatToken(), incarnation: 1 },
+    keys: new HeartbeatKeyring(KEY),
     log: { debug() {}, info() {}, warn() {}, error() {} },
   };
 }
