@@ -1,3 +1,4 @@
+import type { Server } from "node:http";
 import type { KubernetesObject, V1Node } from "@kubernetes/client-node";
 import type { Logger } from "pino";
 import type { Registry as RegistryT } from "prom-client";
@@ -46,6 +47,8 @@ import {
  * with its peers; recomputes, on every change, which IPs this node announces (the same pure
  * election on every node), and hands that set to the ARP/NDP data plane.
  */
+
+const STOPPED = Symbol("stopped");
 
 export interface SpeakerOptions {
   client: KubeClient;
@@ -225,127 +228,145 @@ export function runSpeaker(opts: SpeakerOptions, stop: AbortSignal): SpeakerHand
   // ---- start-up, the loops, and the graceful stop ------------------------------------
   const steps = new StopSteps(log);
   const done = (async () => {
-    const node = await client.get<V1Node>(resourcePath(RESOURCES.nodes, { name: self }));
-    const address = formatHostPort(heartbeatAddress(node), opts.heartbeatPort);
-    ownLease.annotate(HEARTBEAT_ADDR_ANNOTATION, address);
-    const m = new Membership({
-      self,
-      selfApiHealthy: () => ownLease.apiHealthy(),
-      deadAfterMs: opts.deadAfterMs,
-      // Peers hold a node whose previous run vanished without deleting its Lease.
-      holdSelfAtStart: await ownLease.leftBehind(),
-      onChange: onMembershipChange,
+    // Every wait of the start-up on the API server ends with the stop, which then undoes what
+    // was started so far: a speaker stopped while the API server is silent exits in time.
+    const stopped = new Promise<typeof STOPPED>((resolve) => {
+      if (stop.aborted) resolve(STOPPED);
+      else stop.addEventListener("abort", () => resolve(STOPPED), { once: true });
     });
-    membership = m;
-    // Peers' Leases only now, so that none is observed before the membership exists.
-    const leaseSelector = Object.entries(SPEAKER_LEASE_LABELS)
-      .map(([k, v]) => `${k}=${v}`)
-      .join(",");
-    const onLease = (lease: LeaseJson) => {
-      const name = lease.metadata?.name ?? "";
-      if (!name.startsWith(SPEAKER_LEASE_PREFIX)) return;
-      const node = name.slice(SPEAKER_LEASE_PREFIX.length);
-      const a = lease.metadata?.annotations ?? {};
-      // renewTime goes in as an opaque string, compared for change only: clock skew cannot matter.
-      m.leaseObserved(
-        node,
-        lease.spec?.renewTime ?? "",
-        (lease.spec?.leaseDurationSeconds ?? 0) * 1000,
-        a[HEARTBEAT_TOKEN_ANNOTATION] ?? "",
-        a[HEARTBEAT_ADDR_ANNOTATION] ?? "",
-      );
-    };
-    watch(
-      watchResource<LeaseJson>({
-        client,
-        path: resourcePath(RESOURCES.leases, { namespace }),
-        labelSelector: leaseSelector,
-        handlers: {
-          add: onLease,
-          update: onLease,
-          delete: (lease) => {
-            m.leaseDeleted((lease.metadata?.name ?? "").slice(SPEAKER_LEASE_PREFIX.length));
+    const orStop = <T>(p: Promise<T>): Promise<T | typeof STOPPED> => Promise.race([p, stopped]);
+    let interfaces: NetlinkInterfaces | undefined;
+    let transport: HeartbeatTransport | undefined;
+    let server: Server | undefined;
+    const timers: NodeJS.Timeout[] = [];
+    try {
+      const node = await orStop(client.get<V1Node>(resourcePath(RESOURCES.nodes, { name: self })));
+      if (node === STOPPED) return;
+      const leftBehind = await orStop(ownLease.leftBehind());
+      if (leftBehind === STOPPED) return;
+      const address = formatHostPort(heartbeatAddress(node), opts.heartbeatPort);
+      ownLease.annotate(HEARTBEAT_ADDR_ANNOTATION, address);
+      const m = new Membership({
+        self,
+        selfApiHealthy: () => ownLease.apiHealthy(),
+        deadAfterMs: opts.deadAfterMs,
+        // Peers hold a node whose previous run vanished without deleting its Lease.
+        holdSelfAtStart: leftBehind,
+        onChange: onMembershipChange,
+      });
+      membership = m;
+      // Peers' Leases only now, so that none is observed before the membership exists.
+      const leaseSelector = Object.entries(SPEAKER_LEASE_LABELS)
+        .map(([k, v]) => `${k}=${v}`)
+        .join(",");
+      const onLease = (lease: LeaseJson) => {
+        const name = lease.metadata?.name ?? "";
+        if (!name.startsWith(SPEAKER_LEASE_PREFIX)) return;
+        const node = name.slice(SPEAKER_LEASE_PREFIX.length);
+        const a = lease.metadata?.annotations ?? {};
+        // renewTime goes in as an opaque string, compared for change only: clock skew cannot matter.
+        m.leaseObserved(
+          node,
+          lease.spec?.renewTime ?? "",
+          (lease.spec?.leaseDurationSeconds ?? 0) * 1000,
+          a[HEARTBEAT_TOKEN_ANNOTATION] ?? "",
+          a[HEARTBEAT_ADDR_ANNOTATION] ?? "",
+        );
+      };
+      watch(
+        watchResource<LeaseJson>({
+          client,
+          path: resourcePath(RESOURCES.leases, { namespace }),
+          labelSelector: leaseSelector,
+          handlers: {
+            add: onLease,
+            update: onLease,
+            delete: (lease) => {
+              m.leaseDeleted((lease.metadata?.name ?? "").slice(SPEAKER_LEASE_PREFIX.length));
+            },
           },
+          log,
+          what: "leases",
+        }),
+      );
+
+      interfaces = await NetlinkInterfaces.open({
+        policy: interfacePolicy(opts.excludeInterfaces),
+        log,
+      });
+      dataplane = new DataPlane({ interfaces, metrics, log });
+      dataplane.start();
+      transport = new HeartbeatTransport({
+        membership: m,
+        self: { node: self, token, incarnation },
+        keys: keyFile.keyring,
+        port: opts.heartbeatPort,
+        intervalMs: opts.heartbeatIntervalMs,
+        log,
+        metrics: metrics.heartbeat,
+      });
+      await transport.start();
+      ownLease.start();
+      timers.push(setInterval(() => metrics.apiHealthy.set(ownLease.apiHealthy() ? 1 : 0), 1_000));
+      // glibc keeps memory freed after a burst (list pages, Events, TLS records) mapped; give it
+      // back now and then (measured: about 10 MiB of 110 after taking over 5,000 IPs).
+      timers.push(setInterval(() => trimMemory(), 30_000).unref());
+      server = await startHttpServer(
+        opts.metricsAddress,
+        opts.metricsPort,
+        registry,
+        {
+          healthy: () => null,
+          ready: () =>
+            poolConfig.current() === null
+              ? `no valid pool config in ConfigMap ${namespace}/${opts.configMap} yet: announcing nothing`
+              : ownLease.apiHealthy()
+                ? null
+                : "speaker Lease not written yet, or no answer from the API server within --api-stale-after",
         },
         log,
-        what: "leases",
-      }),
-    );
-
-    const interfaces = await NetlinkInterfaces.open({
-      policy: interfacePolicy(opts.excludeInterfaces),
-      log,
-    });
-    dataplane = new DataPlane({ interfaces, metrics, log });
-    dataplane.start();
-    const transport = new HeartbeatTransport({
-      membership: m,
-      self: { node: self, token, incarnation },
-      keys: keyFile.keyring,
-      port: opts.heartbeatPort,
-      intervalMs: opts.heartbeatIntervalMs,
-      log,
-      metrics: metrics.heartbeat,
-    });
-    await transport.start();
-    ownLease.start();
-    const ticker = setInterval(() => metrics.apiHealthy.set(ownLease.apiHealthy() ? 1 : 0), 1_000);
-    // glibc keeps memory freed after a burst (list pages, Events, TLS records) mapped; give it
-    // back now and then (measured: about 10 MiB of 110 after taking over 5,000 IPs).
-    const trimmer = setInterval(() => trimMemory(), 30_000);
-    trimmer.unref();
-    const server = await startHttpServer(
-      opts.metricsAddress,
-      opts.metricsPort,
-      registry,
-      {
-        healthy: () => null,
-        ready: () =>
-          poolConfig.current() === null
-            ? `no valid pool config in ConfigMap ${namespace}/${opts.configMap} yet: announcing nothing`
-            : ownLease.apiHealthy()
-              ? null
-              : "speaker Lease not written yet, or no answer from the API server within --api-stale-after",
-      },
-      log,
-    );
-    await Promise.all(watches.map((w) => w.synced));
-    // Start-up quiet period: announce nothing until deadAfter + two heartbeat rounds after
-    // the first renewal, so a node starting after a crash cannot answer beside the current
-    // owner before its peers' holds reach it. Known cost (bench/failover.ts): peers count a
-    // node from its Lease, so after a graceful restart the IPs it wins back go unanswered
-    // for this long (about 1.4 s); waiting for the peers' acknowledgement instead is open.
-    await ownLease.firstRenewal;
-    const quietMs = opts.deadAfterMs + 2 * opts.heartbeatIntervalMs;
-    quietUntil = performance.now() + quietMs;
-    setTimeout(schedule, quietMs + 1).unref();
-    schedule();
-    log.info({ node: self, heartbeat: address }, "speaker running");
-    if (!startedWithSpeakerNodeFlags()) {
-      log.info(
-        { nodeFlags: SPEAKER_NODE_FLAGS.join(" ") },
-        "Node was started without the speaker's flags (the Helm chart gives them): it will use more memory",
       );
-    }
+      if ((await orStop(Promise.all(watches.map((w) => w.synced)))) === STOPPED) return;
+      // Start-up quiet period: announce nothing until deadAfter + two heartbeat rounds after
+      // the first renewal, so a node starting after a crash cannot answer beside the current
+      // owner before its peers' holds reach it. Known cost (bench/failover.ts): peers count a
+      // node from its Lease, so after a graceful restart the IPs it wins back go unanswered
+      // for this long (about 1.4 s); waiting for the peers' acknowledgement instead is open.
+      if ((await orStop(ownLease.firstRenewal)) === STOPPED) return;
+      const quietMs = opts.deadAfterMs + 2 * opts.heartbeatIntervalMs;
+      quietUntil = performance.now() + quietMs;
+      setTimeout(schedule, quietMs + 1).unref();
+      schedule();
+      log.info({ node: self, heartbeat: address }, "speaker running");
+      if (!startedWithSpeakerNodeFlags()) {
+        log.info(
+          { nodeFlags: SPEAKER_NODE_FLAGS.join(" ") },
+          "Node was started without the speaker's flags (the Helm chart gives them): it will use more memory",
+        );
+      }
 
-    await new Promise<void>((resolve) => {
-      if (stop.aborted) resolve();
-      else stop.addEventListener("abort", () => resolve(), { once: true });
-    });
-    // Graceful stop: stop answering at once, tell the peers, delete the Lease. Each step is
-    // bounded (the API server may not answer), all within the chart's 5 s grace period.
-    clearInterval(ticker);
-    clearInterval(trimmer);
-    dataplane.setOwned(new Map());
-    await steps.run("tell the peers this node leaves", 500, () => transport.leave());
-    await steps.run("delete the speaker Lease", 2_500, () => ownLease.stop(true, 2_000));
-    await transport.close();
-    keyFile.close();
-    await steps.run("stop the watches", 500, () => Promise.all(watches.map((w) => w.stop())));
-    dataplane.stop();
-    interfaces.close();
-    await steps.run("write the last Events", 500, (signal) => events.flush(signal));
-    await steps.run("close the metrics server", 500, (signal) => closeHttpServer(server, signal));
+      await stopped;
+    } finally {
+      // Graceful stop: stop answering at once, tell the peers, delete the Lease. Each step is
+      // bounded (the API server may not answer), all within the chart's 5 s grace period.
+      for (const t of timers) clearInterval(t);
+      dataplane?.setOwned(new Map());
+      const leaving = transport;
+      if (leaving !== undefined)
+        await steps.run("tell the peers this node leaves", 500, () => leaving.leave());
+      await steps.run("delete the speaker Lease", 2_500, () => ownLease.stop(true, 2_000));
+      await transport?.close();
+      keyFile.close();
+      await steps.run("stop the watches", 500, () => Promise.all(watches.map((w) => w.stop())));
+      dataplane?.stop();
+      interfaces?.close();
+      await steps.run("write the last Events", 500, (signal) => events.flush(signal));
+      const metricsServer = server;
+      if (metricsServer !== undefined)
+        await steps.run("close the metrics server", 500, (signal) =>
+          closeHttpServer(metricsServer, signal),
+        );
+    }
   })();
 
   return {

@@ -1,8 +1,9 @@
 import type { ChildProcess } from "node:child_process";
-import { mkdtemp, rm } from "node:fs/promises";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
+import { pathToFileURL } from "node:url";
 import { CoreV1Api } from "@kubernetes/client-node";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { CONTROLLER_STOP_DEADLINE_MS, SPEAKER_STOP_DEADLINE_MS } from "../../src/cli/run.js";
@@ -13,6 +14,7 @@ import {
   startControlPlane,
   type ControlPlane,
 } from "../../src/lab/controlplane.js";
+import { writeHeartbeatKey } from "../../src/lab/cluster.js";
 import { registerNodes } from "../../src/lab/nodes.js";
 import { packageRoot } from "../../src/util/paths.js";
 import { run, spawnProcess } from "../../src/util/proc.js";
@@ -88,10 +90,10 @@ describe.runIf(shared !== null)("bounded stop when the API server does not answe
     if (cp !== undefined) process.kill(cp.apiserver.pid, "SIGCONT");
   }
 
-  function start(args: string[]): Program {
+  function start(args: string[], script = join(root, "dist", "cli", "main.js")): Program {
     const child = spawnProcess(
       process.execPath,
-      [join(root, "dist", "cli", "main.js"), ...args, "--kubeconfig", cp?.kubeconfigPath ?? ""],
+      [script, ...args, "--kubeconfig", cp?.kubeconfigPath ?? ""],
       { tied: true, stdio: ["ignore", "pipe", "pipe"] },
     );
     const lines: LogLine[] = [];
@@ -177,7 +179,7 @@ describe.runIf(shared !== null)("bounded stop when the API server does not answe
     const p = await startSpeaker();
     await p.logged("speaker running");
     freezeApiServer();
-    // Past the renew interval (2 s): a Lease renewal is now in flight and never answered.
+    // Past the API check interval (2 s): a read of its Lease is now in flight, never answered.
     await new Promise((r) => setTimeout(r, 2_500));
     const exit = await stopWithin(p, SPEAKER_STOP_DEADLINE_MS + 5_000);
     expect(exit).toEqual({ code: 0, signal: null });
@@ -190,23 +192,50 @@ describe.runIf(shared !== null)("bounded stop when the API server does not answe
     ).toBe(true);
   });
 
-  it("a speaker stuck starting exits at its deadline, with status 1 and what it waited for", async () => {
-    // Frozen before the speaker starts: it never gets past reading its Node, so no stop step
-    // can run; the overall deadline ends the process and says so.
+  it("a speaker stopped while starting, its API server silent, still stops cleanly in time", async () => {
+    // Frozen before the speaker starts: it never gets past reading its Node. The start-up's
+    // waits on the API server end with the stop, which undoes what was started.
     freezeApiServer();
     const p = await startSpeaker();
     await p.logged("starting");
     const exit = await stopWithin(p, SPEAKER_STOP_DEADLINE_MS + 5_000);
+    expect(exit).toEqual({ code: 0, signal: null });
+    expect(p.lines.map((l) => l.msg)).toContain("stopped");
+    expect(p.lines.map((l) => l.msg)).not.toContain("speaker running");
+  });
+
+  it("a program that does not stop is ended at its deadline, with status 1 and what it waited for", async () => {
+    // runProgram itself (dist/cli/run-program.js) around a program whose stop never ends.
+    const script = join(dir, "stuck.mjs");
+    const runProgram = pathToFileURL(join(root, "dist", "cli", "run-program.js")).href;
+    await writeFile(
+      script,
+      `import { runProgram } from ${JSON.stringify(runProgram)};
+const kubeconfig = process.argv[process.argv.indexOf("--kubeconfig") + 1];
+await runProgram("stuck", { kubeconfig, logLevel: "info" }, {}, () => ({
+  done: new Promise(() => setInterval(() => undefined, 1_000)),
+  stopping: () => ["a step that never ends"],
+}), 1_500);
+`,
+    );
+    const p = start([], script);
+    await p.logged("starting");
+    const exit = await stopWithin(p, 1_500 + 5_000);
     expect(exit).toEqual({ code: 1, signal: null });
     const last = p.lines.at(-1);
     expect(last?.msg).toMatch(/^did not stop in time/);
     expect(last?.level).toBe("error");
-    expect(last?.deadlineMs).toBe(SPEAKER_STOP_DEADLINE_MS);
+    expect(last?.deadlineMs).toBe(1_500);
+    expect(last?.waitingFor).toEqual(["a step that never ends"]);
   });
 
   async function startSpeaker(): Promise<Program> {
+    const keyFile = join(dir, "heartbeat-key");
+    await writeHeartbeatKey(keyFile);
     return start([
       "speaker",
+      "--heartbeat-key-file",
+      keyFile,
       "--node-name",
       "stop-node",
       "--namespace",
