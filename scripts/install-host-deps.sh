@@ -13,6 +13,7 @@
 #   podman mmdebstrap arch-test  scripts/image/build.sh: the image and its local base image
 #   qemu-user-static binfmt-support  scripts/image/*.sh for linux/arm64 and linux/arm/v7
 #   libc6-dev         scripts/image/pause.sh: libc.a for the static pause binary
+#   prometheus        promtool, which checks and tests the alert rules (the server is not started)
 # and checks that Go >= 1.26 is on the PATH (it builds kube-apiserver and etcd for the tests).
 # Debian/Ubuntu, as root. Safe to run again.
 set -euo pipefail
@@ -29,7 +30,7 @@ fi
 
 want=(iproute2 iputils-arping iputils-ping ndisc6 util-linux python3 make g++
   libseccomp-dev pkg-config containernetworking-plugins iptables curl
-  podman mmdebstrap arch-test qemu-user-static binfmt-support libc6-dev)
+  podman mmdebstrap arch-test qemu-user-static binfmt-support libc6-dev prometheus)
 missing=()
 for p in "${want[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -39,6 +40,10 @@ if ((${#missing[@]} > 0)); then
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
   echo "installed: ${missing[*]}"
+  # Only promtool is wanted: do not leave a Prometheus server running on the host.
+  if [[ " ${missing[*]} " == *" prometheus "* ]] && command -v systemctl >/dev/null 2>&1; then
+    systemctl disable --now prometheus >/dev/null 2>&1 || true
+  fi
 fi
 
 go_ok() {

@@ -6,7 +6,7 @@ import { execFileSync } from "node:child_process";
  * test file is skipped and the reason printed.
  */
 
-export type Prereq = "root" | "ip" | "arping" | "ndisc6" | "setpriv" | "curl" | "go";
+export type Prereq = "root" | "ip" | "arping" | "ndisc6" | "setpriv" | "curl" | "go" | "promtool";
 
 const commands: Record<Exclude<Prereq, "root">, { argv: string[]; install: string }> = {
   ip: { argv: ["ip", "-V"], install: "apt-get install iproute2" },
@@ -14,6 +14,7 @@ const commands: Record<Exclude<Prereq, "root">, { argv: string[]; install: strin
   ndisc6: { argv: ["ndisc6", "-V"], install: "apt-get install ndisc6" },
   setpriv: { argv: ["setpriv", "--version"], install: "apt-get install util-linux" },
   curl: { argv: ["curl", "--version"], install: "apt-get install curl" },
+  promtool: { argv: ["promtool", "--version"], install: "apt-get install prometheus" },
   go: { argv: ["go", "version"], install: "install Go >= 1.26 (builds kube-apiserver and etcd)" },
 };
 

@@ -123,6 +123,7 @@ interface RenderedKinds {
   Secret: V1Secret;
   ServiceMonitor: K8sObject;
   PodMonitor: K8sObject;
+  PrometheusRule: K8sObject;
 }
 
 /** The one object of `kind` whose name ends in `nameSuffix`. */
@@ -232,7 +233,11 @@ describe.runIf(helmProblem === null)("Helm chart charts/barelb", () => {
         },
       ],
     },
-    prometheus: { serviceMonitor: { enabled: true, labels: { release: "prom" }, interval: "30s" } },
+    prometheus: {
+      serviceMonitor: { enabled: true, labels: { release: "prom" }, interval: "30s" },
+      rules: { enabled: true, labels: { release: "prom" } },
+    },
+    grafana: { dashboard: { enabled: true, annotations: { grafana_folder: "Networking" } } },
     controller: {
       resources: { requests: { cpu: "10m", memory: "64Mi" }, limits: { memory: "256Mi" } },
       nodeSelector: { "node-role.kubernetes.io/control-plane": "" },
@@ -687,7 +692,7 @@ describe.runIf(helmProblem === null)("Helm chart charts/barelb", () => {
 
     it("config.create renders a pool ConfigMap that barelb's own parser accepts", async () => {
       const objects = await render(allOptions, { namespace: "lb" });
-      const cm = find(objects, "ConfigMap");
+      const cm = find(objects, "ConfigMap", "-config");
       expect(cm.metadata?.name).toBe("barelb-config");
       expect(cm.metadata?.namespace).toBe("lb");
       const extracted = extractConfigText(stringify(cm));
@@ -767,6 +772,63 @@ describe.runIf(helmProblem === null)("Helm chart charts/barelb", () => {
         });
       }
       expect(objects.filter((o) => o.kind === "ServiceMonitor")).toEqual([]);
+    });
+
+    it("prometheus.rules: a PrometheusRule with exactly config/prometheus-rules.yaml's rules", async () => {
+      const plain: unknown = parse(
+        await readFile(join(root, "config", "prometheus-rules.yaml"), "utf8"),
+      );
+      const objects = await render(allOptions, { namespace: "lb" });
+      const rule = find(objects, "PrometheusRule");
+      expect(rule.apiVersion).toBe("monitoring.coreos.com/v1");
+      expect(rule.metadata.namespace).toBe("lb");
+      expect(rule.metadata.labels).toMatchObject({ release: "prom" });
+      expect(rule.spec).toEqual(plain);
+
+      // Each alert's for, severity and threshold come from the values.
+      const tuned = await render({
+        prometheus: {
+          rules: {
+            enabled: true,
+            poolNearlyExhausted: { ratio: 0.75, for: "1h" },
+            sendFailures: { window: "30m", threshold: 5, severity: "critical" },
+          },
+        },
+      });
+      const rules = (
+        find(tuned, "PrometheusRule").spec as {
+          groups: { rules: { alert: string; expr: string; for: string; labels: object }[] }[];
+        }
+      ).groups.flatMap((g) => g.rules);
+      const pool = rules.find((r) => r.alert === "BarelbPoolNearlyExhausted");
+      expect(pool?.expr).toMatch(/> 0\.75$/);
+      expect(pool?.for).toBe("1h");
+      const send = rules.find((r) => r.alert === "BarelbAnnouncementSendFailures");
+      expect(send?.expr).toBe("increase(barelb_send_failures_total[30m]) > 5");
+      expect(send?.labels).toEqual({ severity: "critical" });
+
+      expect((await render()).filter((o) => o.kind === "PrometheusRule")).toEqual([]);
+    });
+
+    it("grafana.dashboard: the dashboard JSON in a ConfigMap labelled for the Grafana sidecar", async () => {
+      const json = await readFile(join(chartDir, "dashboards", "barelb.json"), "utf8");
+      const objects = await render(allOptions, { namespace: "lb" });
+      const cm = find(objects, "ConfigMap", "-dashboard");
+      expect(cm.metadata?.namespace).toBe("lb");
+      expect(cm.metadata?.labels).toMatchObject({ grafana_dashboard: "1" });
+      expect(cm.metadata?.annotations).toEqual({ grafana_folder: "Networking" });
+      expect(JSON.parse(cm.data?.["barelb.json"] ?? "")).toEqual(JSON.parse(json));
+
+      const elsewhere = await render({
+        grafana: { dashboard: { enabled: true, namespace: "monitoring", labels: { dash: "yes" } } },
+      });
+      const moved = find(elsewhere, "ConfigMap", "-dashboard");
+      expect(moved.metadata?.namespace).toBe("monitoring");
+      // Merged with the default label (null removes it, as for any Helm value).
+      expect(moved.metadata?.labels).toMatchObject({ dash: "yes", grafana_dashboard: "1" });
+      expect(moved.metadata?.annotations).toBeUndefined();
+
+      expect((await render()).filter((o) => o.kind === "ConfigMap")).toEqual([]);
     });
   });
 

@@ -1,20 +1,17 @@
-import { readdirSync, readFileSync } from "node:fs";
+import { readdirSync } from "node:fs";
 import { join } from "node:path";
-import { Registry, collectDefaultMetrics } from "prom-client";
 import { describe, expect, it } from "vitest";
 import { reasonCodes } from "../../../src/allocator/reasons.js";
 import { buildProgram, type Actions } from "../../../src/cli/program.js";
-import { processMetrics } from "../../../src/observability/prom-lite.js";
+import {
+  exportedMetricNames,
+  metricNamesInSource,
+  speakerProcessMetricNames,
+} from "../../helpers/metric-names.js";
 import { markedTable, read, root } from "./markdown.js";
 
 // Facts of the manual that the code decides, read from the code: a page that drifts from it
 // fails here, so the change that moved the code updates the page too.
-
-/** The metric names a registry renders (its `# HELP` lines). */
-async function metricNames(registry: Registry): Promise<string[]> {
-  const text = await registry.metrics();
-  return [...text.matchAll(/^# HELP (\S+)/gm)].map((m) => m[1] ?? "");
-}
 
 /** Every `barelb_…` metric name written in a page's code spans (not prefixes, `barelb_x_`). */
 function namesIn(text: string): Set<string> {
@@ -36,40 +33,19 @@ describe("docs/development.md", () => {
   });
 });
 
-/** Every metric name written as a string literal in src/ ("barelb_..."), where metrics are defined. */
-function namesInSource(): Set<string> {
-  const names = new Set<string>();
-  const files = readdirSync(join(root, "src"), { recursive: true, encoding: "utf8" });
-  for (const f of files.filter((f) => f.endsWith(".ts"))) {
-    const text = readFileSync(join(root, "src", f), "utf8");
-    for (const m of text.matchAll(/"(barelb_[a-z0-9_]*[a-z0-9])"/g)) names.add(m[1] ?? "");
-  }
-  return names;
-}
-
 describe("docs/observability.md", () => {
   const documented = namesIn(read("docs/observability.md"));
-  const defined = namesInSource();
+  const defined = metricNamesInSource();
 
   it("lists every barelb_ metric defined in src/, and the speaker's process metrics", async () => {
-    const speaker = new Registry();
-    processMetrics(speaker, "barelb_speaker_");
-    const exported = [...defined, ...(await metricNames(speaker))];
+    const exported = [...defined, ...(await speakerProcessMetricNames())];
     expect(exported).toContain("barelb_speaker_announced");
     expect(exported).toContain("barelb_config_stale");
     expect(exported.filter((n) => !documented.has(n))).toEqual([]);
   });
 
   it("names no metric that does not exist", async () => {
-    const speaker = new Registry();
-    processMetrics(speaker, "barelb_speaker_");
-    const controller = new Registry();
-    collectDefaultMetrics({ register: controller, prefix: "barelb_controller_" });
-    const exported = new Set([
-      ...defined,
-      ...(await metricNames(speaker)),
-      ...(await metricNames(controller)),
-    ]);
+    const exported = await exportedMetricNames();
     expect([...documented].filter((n) => !exported.has(n))).toEqual([]);
   });
 });
