@@ -29,6 +29,8 @@ import {
   newHeartbeatToken,
 } from "./heartbeat-codec.js";
 import { gainedAnnouncements, ownershipStep } from "./ownership.js";
+import { announcedConditions } from "./announced-condition.js";
+import { ConditionWriter } from "./condition-writer.js";
 import { OwnLease, SPEAKER_LEASE_LABELS, SPEAKER_LEASE_PREFIX } from "./own-lease.js";
 import { SPEAKER_NODE_FLAGS, startedWithSpeakerNodeFlags } from "./node-flags.js";
 import {
@@ -113,6 +115,9 @@ export function runSpeaker(opts: SpeakerOptions, stop: AbortSignal): SpeakerHand
   });
 
   let owned = new Map<string, Ownership>();
+  // Who announces each IP, on its Services: written on ownership changes only.
+  const conditions = new ConditionWriter(client, (ip) => owned.has(ip), log);
+  const conditionsDone = conditions.run(stop);
   let scheduled = false;
   let dataplane: DataPlane | null = null;
   /** Announce nothing before this (monotonic ms): see the start-up quiet period below. */
@@ -212,7 +217,9 @@ export function runSpeaker(opts: SpeakerOptions, stop: AbortSignal): SpeakerHand
     const invalid = dataplane.setOwned(step.owned);
     if (invalid.length > 0) log.warn({ ips: invalid }, "IPs the data plane could not use");
     const usable = dataplane.interfaces().map((i) => i.name);
-    for (const g of gainedAnnouncements(step, ips, usable, self)) {
+    const gained = gainedAnnouncements(step, ips, usable, self);
+    conditions.add(announcedConditions(gained, self, new Date()));
+    for (const g of gained) {
       metrics.ownershipChanges.inc({ change: "gained" });
       for (const e of g.events) events.emit(eventTarget(e.service), e.type, e.reason, e.message);
       log.info({ ip: g.ip, interfaces: g.interfaces }, "announcing");
@@ -361,6 +368,7 @@ export function runSpeaker(opts: SpeakerOptions, stop: AbortSignal): SpeakerHand
       dataplane?.stop();
       interfaces?.close();
       await steps.run("write the last Events", 500, (signal) => events.flush(signal));
+      await steps.run("stop the condition writes", 500, () => conditionsDone);
       const metricsServer = server;
       if (metricsServer !== undefined)
         await steps.run("close the metrics server", 500, (signal) =>

@@ -185,6 +185,7 @@ const NEEDED = {
       "core/nodes": ["get", "list", "watch"],
       "discovery.k8s.io/endpointslices": ["get", "list", "watch"],
       "core/events": ["create", "patch"],
+      "core/services/status": ["patch"],
     },
     namespace: {
       "core/configmaps": ["get", "list", "watch"],
