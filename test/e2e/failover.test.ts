@@ -8,6 +8,7 @@ import { isRunning } from "../../src/util/proc.js";
 import { prereqs } from "../helpers/prereq.js";
 import { answering, owner, serviceIP } from "../helpers/arp-owner.js";
 import { eventually } from "../helpers/k8s.js";
+import { ANNOUNCED_CONDITION, familyOf } from "../../src/speaker/announced-condition.js";
 
 // The speakers' failure semantics (issue 5), each seen from a LAN client: who answers ARP
 // for the Service's IP. Real API server, three node namespaces, real arping.
@@ -21,6 +22,22 @@ describe.runIf(prereqs("failover e2e", ["root", "ip", "arping", "setpriv", "go"]
     let cluster: LabCluster;
     let ip = "";
     const core = () => loadKubeConfig(lab.kubeconfig).makeApiClient(CoreV1Api);
+    /** Waits until the Service's announced condition names `node` (kubectl describe shows it). */
+    const namedOnService = (node: string) =>
+      eventually(
+        `the Service's condition naming ${node}`,
+        async () => {
+          const svc = await core().readNamespacedService({ name: "sample", namespace: NS });
+          const c = svc.status?.conditions?.find(
+            (c) => c.type === ANNOUNCED_CONDITION[familyOf(ip)],
+          );
+          return c?.status === "True" && c.message.startsWith(`node ${node} announces ${ip} `)
+            ? c
+            : undefined;
+        },
+        10_000,
+        100,
+      );
 
     beforeAll(async () => {
       lab = await createLab({ nodes: 3, controlPlane: true, persistent: false });
@@ -41,6 +58,7 @@ describe.runIf(prereqs("failover e2e", ["root", "ip", "arping", "setpriv", "go"]
     it("answers ARP for the IP from exactly one node", async () => {
       const o = await owner(lab, ip, "one node answering");
       expect(await answering(lab, ip, 3)).toEqual([o]);
+      expect((await namedOnService(o)).reason).toBe("Announcing");
     });
 
     it("moves the IP at once when the owning speaker stops gracefully (SIGTERM)", async () => {
@@ -56,6 +74,8 @@ describe.runIf(prereqs("failover e2e", ["root", "ip", "arping", "setpriv", "go"]
       await cluster.stopSpeaker(before, "SIGKILL");
       const after = await owner(lab, ip, "another node answering", before);
       expect(after).not.toBe(before);
+      // The new owner corrects the Service's condition the killed one left behind.
+      await namedOnService(after);
       cluster.startSpeaker(before);
       // Back with a new incarnation: at most one move back, then stable.
       await new Promise((r) => setTimeout(r, 6_000));

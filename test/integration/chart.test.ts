@@ -1133,7 +1133,7 @@ describe.runIf(helmProblem === null)("Helm chart charts/barelb", () => {
         expect(checks.length).toBeGreaterThan(300);
       });
 
-      it("with a real token, the controller patches a Service's status and cannot delete it", async () => {
+      it("with a real token, the controller and the speaker patch a Service's status and cannot delete it", async () => {
         await core.createNamespacedService({
           namespace: ns,
           body: {
@@ -1165,11 +1165,21 @@ describe.runIf(helmProblem === null)("Helm chart charts/barelb", () => {
         );
         const asSpeaker = await tokenFor("speaker");
         expect((await asSpeaker.listNode()).items).toBeDefined();
+        // The speaker patches status (its announced condition) but may not replace it.
+        const bySpeaker = await asSpeaker.patchNamespacedServiceStatus(
+          { name: "rbac-probe", namespace: ns, body: { status: { conditions: [] } } },
+          mergePatch,
+        );
+        expect(bySpeaker.metadata?.name).toBe("rbac-probe");
         await expect(
-          asSpeaker.patchNamespacedServiceStatus(
-            { name: "rbac-probe", namespace: ns, body: { status: { conditions: [] } } },
-            mergePatch,
-          ),
+          asSpeaker.replaceNamespacedServiceStatus({
+            name: "rbac-probe",
+            namespace: ns,
+            body: bySpeaker,
+          }),
+        ).rejects.toSatisfy(forbidden);
+        await expect(
+          asSpeaker.deleteNamespacedService({ name: "rbac-probe", namespace: ns }),
         ).rejects.toSatisfy(forbidden);
       });
     });
