@@ -1,4 +1,5 @@
 import type { V1Service } from "@kubernetes/client-node";
+import type { ElectedOwner } from "./election.js";
 
 /**
  * Who announces a Service's IP, on the Service itself: a condition in `status.conditions`
@@ -33,7 +34,7 @@ export const SPEAKER_FIELD_MANAGER: Readonly<Record<Family, string>> = Object.fr
 export interface ServiceCondition {
   type: string;
   status: "True" | "False";
-  reason: "Announcing" | "AnnounceFailed";
+  reason: "Announcing" | "AnnounceFailed" | "NotAnnounced";
   message: string;
   /** RFC 3339, seconds: when this node started announcing (or failed to). */
   lastTransitionTime: string;
@@ -43,6 +44,11 @@ export interface ServiceCondition {
 export interface ConditionApply {
   /** The IP the condition is about. */
   ip: string;
+  /**
+   * True when this node is the IP's owner (Announcing, AnnounceFailed): worth sending while
+   * it still is. False (NotAnnounced): worth sending while no node is elected for the IP.
+   */
+  announced: boolean;
   namespace: string;
   name: string;
   family: Family;
@@ -76,37 +82,84 @@ export function announcedConditions(
   self: string,
   now: Date,
 ): ConditionApply[] {
-  const time = now.toISOString().replace(/\.\d+Z$/, "Z");
-  const out: ConditionApply[] = [];
-  for (const g of gained) {
-    const family = familyOf(g.ip);
+  return gained.flatMap((g) => {
     const ok = g.interfaces.length > 0;
-    const condition: ServiceCondition = {
-      type: ANNOUNCED_CONDITION[family],
-      status: ok ? "True" : "False",
-      reason: ok ? "Announcing" : "AnnounceFailed",
-      message: ok
+    return appliesFor(
+      g.ip,
+      g.events.map((e) => e.service),
+      true,
+      ok ? "True" : "False",
+      ok ? "Announcing" : "AnnounceFailed",
+      ok
         ? `node ${self} announces ${g.ip} on ${g.interfaces.join(", ")}`
         : `node ${self} should announce ${g.ip} but has none of the pool's interfaces`,
-      lastTransitionTime: time,
+      now,
+    );
+  });
+}
+
+/**
+ * For each IP this node stopped announcing that no node is elected for now (and that a
+ * Service still holds), `False`/`NotAnnounced` with the election's reason, so the condition
+ * does not go on naming this node. An IP that went to another node is left to that node.
+ */
+export function unannouncedConditions(
+  step: {
+    lost: readonly { ip: string; owner: string | null }[];
+    elected: ReadonlyMap<string, ElectedOwner>;
+  },
+  ips: ReadonlyMap<string, { holders: readonly V1Service[] }>,
+  self: string,
+  now: Date,
+): ConditionApply[] {
+  return step.lost.flatMap(({ ip }) => {
+    const e = step.elected.get(ip);
+    if (e === undefined || e.owner !== null) return [];
+    return appliesFor(
+      ip,
+      ips.get(ip)?.holders ?? [],
+      false,
+      "False",
+      "NotAnnounced",
+      `no node announces ${ip}: ${e.why} (node ${self} stopped announcing it)`,
+      now,
+    );
+  });
+}
+
+function appliesFor(
+  ip: string,
+  holders: readonly V1Service[],
+  announced: boolean,
+  status: ServiceCondition["status"],
+  reason: ServiceCondition["reason"],
+  message: string,
+  now: Date,
+): ConditionApply[] {
+  const family = familyOf(ip);
+  const condition: ServiceCondition = {
+    type: ANNOUNCED_CONDITION[family],
+    status,
+    reason,
+    message,
+    lastTransitionTime: now.toISOString().replace(/\.\d+Z$/, "Z"),
+  };
+  return holders.map((svc) => {
+    const name = svc.metadata?.name ?? "";
+    const namespace = svc.metadata?.namespace ?? "";
+    return {
+      ip,
+      announced,
+      namespace,
+      name,
+      family,
+      fieldManager: SPEAKER_FIELD_MANAGER[family],
+      body: {
+        apiVersion: "v1",
+        kind: "Service",
+        metadata: { name, namespace },
+        status: { conditions: [condition] },
+      },
     };
-    for (const { service: svc } of g.events) {
-      const name = svc.metadata?.name ?? "";
-      const namespace = svc.metadata?.namespace ?? "";
-      out.push({
-        ip: g.ip,
-        namespace,
-        name,
-        family,
-        fieldManager: SPEAKER_FIELD_MANAGER[family],
-        body: {
-          apiVersion: "v1",
-          kind: "Service",
-          metadata: { name, namespace },
-          status: { conditions: [condition] },
-        },
-      });
-    }
-  }
-  return out;
+  });
 }

@@ -6,8 +6,9 @@ import type { ConditionApply } from "./announced-condition.js";
 /**
  * Sends the speaker's "announced" conditions (see announced-condition.ts): one server-side
  * apply per Service and family, a few at once, retried with backoff while the API server
- * fails. Only the latest apply of a Service and family is sent, and only while this node
- * still announces its IP: a node that lost the IP meanwhile leaves it to the new owner.
+ * fails. Only the latest apply of a Service and family is sent, and only while it is still
+ * true (`current`, asked just before sending): a node that lost the IP meanwhile leaves it to
+ * the new owner.
  */
 export class ConditionWriter {
   /** Applies sent, for tests and the API-load benchmark. */
@@ -21,7 +22,7 @@ export class ConditionWriter {
 
   constructor(
     private readonly client: KubeClient,
-    private readonly announces: (ip: string) => boolean,
+    private readonly current: (apply: ConditionApply) => boolean,
     private readonly log: Logger,
   ) {}
 
@@ -46,7 +47,7 @@ export class ConditionWriter {
   private async send(key: string): Promise<Outcome> {
     const a = this.pending.get(key);
     if (a === undefined) return "ok";
-    if (!this.announces(a.ip)) {
+    if (!this.current(a)) {
       this.pending.delete(key);
       return "ok";
     }

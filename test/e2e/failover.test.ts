@@ -22,22 +22,26 @@ describe.runIf(prereqs("failover e2e", ["root", "ip", "arping", "setpriv", "go"]
     let cluster: LabCluster;
     let ip = "";
     const core = () => loadKubeConfig(lab.kubeconfig).makeApiClient(CoreV1Api);
-    /** Waits until the Service's announced condition names `node` (kubectl describe shows it). */
-    const namedOnService = (node: string) =>
+    /** Waits until a Service's announced condition for `at` starts with `message`. */
+    const onService = (message: string, name = "sample", at = ip) =>
       eventually(
-        `the Service's condition naming ${node}`,
+        `Service ${name}'s condition: ${message}`,
         async () => {
-          const svc = await core().readNamespacedService({ name: "sample", namespace: NS });
+          const svc = await core().readNamespacedService({ name, namespace: NS });
           const c = svc.status?.conditions?.find(
-            (c) => c.type === ANNOUNCED_CONDITION[familyOf(ip)],
+            (c) => c.type === ANNOUNCED_CONDITION[familyOf(at)],
           );
-          return c?.status === "True" && c.message.startsWith(`node ${node} announces ${ip} `)
-            ? c
-            : undefined;
+          return c?.message.startsWith(message) === true ? c : undefined;
         },
         10_000,
         100,
       );
+    /** Waits until the Service's announced condition names `node` (kubectl describe shows it). */
+    const namedOnService = async (node: string, name = "sample", at = ip) => {
+      const c = await onService(`node ${node} announces ${at} `, name, at);
+      expect(c.status).toBe("True");
+      return c;
+    };
 
     beforeAll(async () => {
       lab = await createLab({ nodes: 3, controlPlane: true, persistent: false });
@@ -169,6 +173,7 @@ describe.runIf(prereqs("failover e2e", ["root", "ip", "arping", "setpriv", "go"]
         30_000,
       );
       expect(await owner(lab, localIP, "node-2 answering")).toBe("node-2");
+      await namedOnService("node-2", "local", localIP);
       await setEndpoints(lab, NS, "local", [{ node: "node-3" }]);
       await eventually(
         "node-3 answering",
@@ -181,6 +186,9 @@ describe.runIf(prereqs("failover e2e", ["root", "ip", "arping", "setpriv", "go"]
         async () => ((await answering(lab, localIP, 1)).length === 0 ? true : undefined),
         30_000,
       );
+      // The last owner says so on the Service rather than go on being named.
+      const c = await onService(`no node announces ${localIP}: `, "local", localIP);
+      expect([c.status, c.reason]).toEqual(["False", "NotAnnounced"]);
     });
 
     it("moves the IP off a node labelled exclude-from-external-load-balancers, and back when unlabelled", async () => {

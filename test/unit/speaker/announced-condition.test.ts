@@ -5,6 +5,7 @@ import {
   announcedConditions,
   familyOf,
   SPEAKER_FIELD_MANAGER,
+  unannouncedConditions,
 } from "../../../src/speaker/announced-condition.js";
 
 const svc = (namespace: string, name: string): V1Service => ({ metadata: { namespace, name } });
@@ -81,11 +82,74 @@ describe("announcedConditions", () => {
     expect(announcedConditions([], "node-1", now)).toEqual([]);
   });
 
+  it("marks each apply as about an IP this node announces", () => {
+    const applies = announcedConditions(
+      [{ ip: "192.0.2.10", interfaces: [], events: [{ service: svc("a", "web") }] }],
+      "node-1",
+      now,
+    );
+    expect(applies.map((a) => a.announced)).toEqual([true]);
+  });
+
   it.each([
     ["192.0.2.1", "IPv4"],
     ["2001:db8::1", "IPv6"],
     ["::ffff:192.0.2.1", "IPv6"],
   ])("familyOf(%s) = %s", (ip, family) => {
     expect(familyOf(ip)).toBe(family);
+  });
+});
+
+describe("unannouncedConditions", () => {
+  const ips = new Map([
+    ["192.0.2.10", { holders: [svc("a", "web"), svc("b", "dns")] }],
+    ["192.0.2.11", { holders: [svc("a", "moved")] }],
+  ]);
+
+  it("says NotAnnounced, with the election's reason, for a lost IP nobody is elected for", () => {
+    const applies = unannouncedConditions(
+      {
+        lost: [
+          { ip: "192.0.2.10", owner: null },
+          { ip: "192.0.2.11", owner: "node-2" },
+        ],
+        elected: new Map([
+          ["192.0.2.10", { ip: "192.0.2.10", owner: null, why: "no ready endpoints" }],
+          ["192.0.2.11", { ip: "192.0.2.11", owner: "node-2", candidates: 2 }],
+        ]),
+      },
+      ips,
+      "node-1",
+      now,
+    );
+    expect(applies.map((a) => [a.namespace, a.name, a.announced])).toEqual([
+      ["a", "web", false],
+      ["b", "dns", false],
+    ]);
+    expect(applies[0]?.body.status.conditions[0]).toEqual({
+      type: "barelb.io/AnnouncedIPv4",
+      status: "False",
+      reason: "NotAnnounced",
+      message:
+        "no node announces 192.0.2.10: no ready endpoints (node node-1 stopped announcing it)",
+      lastTransitionTime: "2026-11-30T08:00:00Z",
+    });
+  });
+
+  it("writes nothing for an IP no Service holds any more, or that went to another node", () => {
+    expect(
+      unannouncedConditions(
+        {
+          lost: [
+            { ip: "192.0.2.99", owner: null },
+            { ip: "192.0.2.11", owner: "node-2" },
+          ],
+          elected: new Map([["192.0.2.11", { ip: "192.0.2.11", owner: "node-2", candidates: 1 }]]),
+        },
+        ips,
+        "node-1",
+        now,
+      ),
+    ).toEqual([]);
   });
 });
