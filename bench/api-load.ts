@@ -16,6 +16,9 @@
 //     (Lease renewals, Events, Service status, other), and reads (LIST/WATCH/GET) for context;
 //   - reads the RSS (VmRSS, and the peak VmHWM) of each speaker and of the controller from
 //     /proc/<pid>/status, and each speaker's JS heap from its /metrics.
+//   - counts the Service status writes from the first create to idle: the controller's
+//     (PATCH) and the speakers' announced conditions (APPLY), which must be O(ownership
+//     changes) and 0 in the steady window.
 // Nothing passes or fails on a figure; writes must not grow with the Services.
 import { loadavg } from "node:os";
 import { CoreV1Api, DiscoveryV1Api } from "@kubernetes/client-node";
@@ -72,6 +75,7 @@ export async function main(args: string[]): Promise<void> {
     for (const count of counts) {
       console.log(`creating Services ${created} to ${count - 1} with their EndpointSlices...`);
       const t0 = performance.now();
+      const beforeCreate = await apiRequests(api);
       await createServices(core, discovery, lab, NS, created, count);
       created = count;
       await waitFor(`all ${count} Services with an IP`, 600_000, async () => {
@@ -93,7 +97,17 @@ export async function main(args: string[]): Promise<void> {
         `${count} Services: all assigned and announced ${r2(readySeconds)} s after the first create (per node ${announced.perNode.join("/")}, ${announced.total - count} announced twice); waiting for idle...`,
       );
       const idleAfter = await waitIdle(api);
-      console.log(`idle after ${r2(idleAfter)} s; counting for ${windowS} s...`);
+      // Service status writes from the first create to idle: the controller's merge patches
+      // (PATCH, one per new Service) and the speakers' announced conditions (APPLY, one per
+      // Service whose IP gained an owner, more if an IP moved while the speakers started).
+      const createWrites = writesOnly(diffCounts(beforeCreate, await apiRequests(api)));
+      const statusAtCreation = {
+        controllerPatches: createWrites["PATCH services status"] ?? 0,
+        speakerApplies: createWrites["APPLY services status"] ?? 0,
+      };
+      console.log(
+        `idle after ${r2(idleAfter)} s; Service status writes since the first create: ${statusAtCreation.controllerPatches} PATCH (controller) + ${statusAtCreation.speakerApplies} APPLY (speakers' announced conditions); counting for ${windowS} s...`,
+      );
 
       const loadStart = load();
       const before = await apiRequests(api);
@@ -138,6 +152,7 @@ export async function main(args: string[]): Promise<void> {
         readySeconds: r2(readySeconds),
         idleAfterSeconds: r2(idleAfter),
         ipsAnnouncedTwice: announced.total - count,
+        serviceStatusWritesAtCreation: statusAtCreation,
         announcedPerNode: announced.perNode,
         windowSeconds: r2(seconds),
         loadAverage: loadStart,

@@ -153,6 +153,27 @@ export class KubeClient {
     });
   }
 
+  /**
+   * A server-side apply: `body` is the whole intent of `fieldManager` for this object (fields
+   * it applied before and leaves out now are removed); `force` takes over fields another
+   * manager owns instead of failing with a Conflict.
+   */
+  apply<T>(
+    path: string,
+    body: unknown,
+    fieldManager: string,
+    opts: { force?: boolean } & CallOptions = {},
+  ): Promise<T> {
+    const { force, ...call } = opts;
+    return this.request<T>("PATCH", path, {
+      ...call,
+      body,
+      query: { fieldManager, ...(force === true ? { force: true } : {}) },
+      // JSON is YAML: the API server parses it as it is.
+      contentType: "application/apply-patch+yaml",
+    });
+  }
+
   delete(path: string, call?: CallOptions): Promise<unknown> {
     return this.request<unknown>("DELETE", path, { ...call });
   }

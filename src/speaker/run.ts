@@ -18,7 +18,7 @@ import type { LeaseJson } from "../k8s/microtime.js";
 import { watchResource, type WatchedResource } from "../k8s/informer.js";
 import { closeHttpServer, startHttpServer } from "../observability/http.js";
 import { StopSteps } from "../util/stopping.js";
-import type { NodeFacts } from "./election.js";
+import type { ElectedOwner, NodeFacts } from "./election.js";
 import { HeartbeatTransport } from "./heartbeat.js";
 import { HeartbeatKeyFile } from "./heartbeat-keys.js";
 import { Membership, type MembershipChange } from "./membership.js";
@@ -29,6 +29,8 @@ import {
   newHeartbeatToken,
 } from "./heartbeat-codec.js";
 import { gainedAnnouncements, ownershipStep } from "./ownership.js";
+import { announcedConditions, unannouncedConditions } from "./announced-condition.js";
+import { ConditionWriter } from "./condition-writer.js";
 import { OwnLease, SPEAKER_LEASE_LABELS, SPEAKER_LEASE_PREFIX } from "./own-lease.js";
 import { SPEAKER_NODE_FLAGS, startedWithSpeakerNodeFlags } from "./node-flags.js";
 import {
@@ -113,6 +115,14 @@ export function runSpeaker(opts: SpeakerOptions, stop: AbortSignal): SpeakerHand
   });
 
   let owned = new Map<string, Ownership>();
+  let elected: ReadonlyMap<string, ElectedOwner> = new Map();
+  // Who announces each IP, on its Services: written on ownership changes only, if still true.
+  const conditions = new ConditionWriter(
+    client,
+    (a) => (a.announced ? owned.has(a.ip) : elected.get(a.ip)?.owner === null),
+    log,
+  );
+  const conditionsDone = conditions.run(stop);
   let scheduled = false;
   let dataplane: DataPlane | null = null;
   /** Announce nothing before this (monotonic ms): see the start-up quiet period below. */
@@ -212,7 +222,11 @@ export function runSpeaker(opts: SpeakerOptions, stop: AbortSignal): SpeakerHand
     const invalid = dataplane.setOwned(step.owned);
     if (invalid.length > 0) log.warn({ ips: invalid }, "IPs the data plane could not use");
     const usable = dataplane.interfaces().map((i) => i.name);
-    for (const g of gainedAnnouncements(step, ips, usable, self)) {
+    const gained = gainedAnnouncements(step, ips, usable, self);
+    const now = new Date();
+    conditions.add(announcedConditions(gained, self, now));
+    conditions.add(unannouncedConditions(step, ips, self, now));
+    for (const g of gained) {
       metrics.ownershipChanges.inc({ change: "gained" });
       for (const e of g.events) events.emit(eventTarget(e.service), e.type, e.reason, e.message);
       log.info({ ip: g.ip, interfaces: g.interfaces }, "announcing");
@@ -223,6 +237,7 @@ export function runSpeaker(opts: SpeakerOptions, stop: AbortSignal): SpeakerHand
       log.info({ ip, owner }, "no longer announcing");
     }
     owned = step.owned;
+    elected = step.elected;
   }
 
   // ---- start-up, the loops, and the graceful stop ------------------------------------
@@ -361,6 +376,7 @@ export function runSpeaker(opts: SpeakerOptions, stop: AbortSignal): SpeakerHand
       dataplane?.stop();
       interfaces?.close();
       await steps.run("write the last Events", 500, (signal) => events.flush(signal));
+      await steps.run("stop the condition writes", 500, () => conditionsDone);
       const metricsServer = server;
       if (metricsServer !== undefined)
         await steps.run("close the metrics server", 500, (signal) =>

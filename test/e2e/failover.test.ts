@@ -8,6 +8,7 @@ import { isRunning } from "../../src/util/proc.js";
 import { prereqs } from "../helpers/prereq.js";
 import { answering, owner, serviceIP } from "../helpers/arp-owner.js";
 import { eventually } from "../helpers/k8s.js";
+import { ANNOUNCED_CONDITION, familyOf } from "../../src/speaker/announced-condition.js";
 
 // The speakers' failure semantics (issue 5), each seen from a LAN client: who answers ARP
 // for the Service's IP. Real API server, three node namespaces, real arping.
@@ -21,6 +22,26 @@ describe.runIf(prereqs("failover e2e", ["root", "ip", "arping", "setpriv", "go"]
     let cluster: LabCluster;
     let ip = "";
     const core = () => loadKubeConfig(lab.kubeconfig).makeApiClient(CoreV1Api);
+    /** Waits until a Service's announced condition for `at` starts with `message`. */
+    const onService = (message: string, name = "sample", at = ip) =>
+      eventually(
+        `Service ${name}'s condition: ${message}`,
+        async () => {
+          const svc = await core().readNamespacedService({ name, namespace: NS });
+          const c = svc.status?.conditions?.find(
+            (c) => c.type === ANNOUNCED_CONDITION[familyOf(at)],
+          );
+          return c?.message.startsWith(message) === true ? c : undefined;
+        },
+        10_000,
+        100,
+      );
+    /** Waits until the Service's announced condition names `node` (kubectl describe shows it). */
+    const namedOnService = async (node: string, name = "sample", at = ip) => {
+      const c = await onService(`node ${node} announces ${at} `, name, at);
+      expect(c.status).toBe("True");
+      return c;
+    };
 
     beforeAll(async () => {
       lab = await createLab({ nodes: 3, controlPlane: true, persistent: false });
@@ -41,6 +62,7 @@ describe.runIf(prereqs("failover e2e", ["root", "ip", "arping", "setpriv", "go"]
     it("answers ARP for the IP from exactly one node", async () => {
       const o = await owner(lab, ip, "one node answering");
       expect(await answering(lab, ip, 3)).toEqual([o]);
+      expect((await namedOnService(o)).reason).toBe("Announcing");
     });
 
     it("moves the IP at once when the owning speaker stops gracefully (SIGTERM)", async () => {
@@ -56,6 +78,8 @@ describe.runIf(prereqs("failover e2e", ["root", "ip", "arping", "setpriv", "go"]
       await cluster.stopSpeaker(before, "SIGKILL");
       const after = await owner(lab, ip, "another node answering", before);
       expect(after).not.toBe(before);
+      // The new owner corrects the Service's condition the killed one left behind.
+      await namedOnService(after);
       cluster.startSpeaker(before);
       // Back with a new incarnation: at most one move back, then stable.
       await new Promise((r) => setTimeout(r, 6_000));
@@ -149,6 +173,7 @@ describe.runIf(prereqs("failover e2e", ["root", "ip", "arping", "setpriv", "go"]
         30_000,
       );
       expect(await owner(lab, localIP, "node-2 answering")).toBe("node-2");
+      await namedOnService("node-2", "local", localIP);
       await setEndpoints(lab, NS, "local", [{ node: "node-3" }]);
       await eventually(
         "node-3 answering",
@@ -161,6 +186,9 @@ describe.runIf(prereqs("failover e2e", ["root", "ip", "arping", "setpriv", "go"]
         async () => ((await answering(lab, localIP, 1)).length === 0 ? true : undefined),
         30_000,
       );
+      // The last owner says so on the Service rather than go on being named.
+      const c = await onService(`no node announces ${localIP}: `, "local", localIP);
+      expect([c.status, c.reason]).toEqual(["False", "NotAnnounced"]);
     });
 
     it("moves the IP off a node labelled exclude-from-external-load-balancers, and back when unlabelled", async () => {

@@ -186,6 +186,7 @@ const NEEDED = {
       "core/nodes": ["get", "list", "watch"],
       "discovery.k8s.io/endpointslices": ["get", "list", "watch"],
       "core/events": ["create", "patch"],
+      "core/services/status": ["patch"],
     },
     namespace: {
       "core/configmaps": ["get", "list", "watch"],
@@ -1194,7 +1195,7 @@ describe.runIf(helmProblem === null)("Helm chart charts/barelb", () => {
         expect(checks.length).toBeGreaterThan(300);
       });
 
-      it("with a real token, the controller patches a Service's status and cannot delete it", async () => {
+      it("with a real token, the controller and the speaker patch a Service's status and cannot delete it", async () => {
         await core.createNamespacedService({
           namespace: ns,
           body: {
@@ -1226,11 +1227,21 @@ describe.runIf(helmProblem === null)("Helm chart charts/barelb", () => {
         );
         const asSpeaker = await tokenFor("speaker");
         expect((await asSpeaker.listNode()).items).toBeDefined();
+        // The speaker patches status (its announced condition) but may not replace it.
+        const bySpeaker = await asSpeaker.patchNamespacedServiceStatus(
+          { name: "rbac-probe", namespace: ns, body: { status: { conditions: [] } } },
+          mergePatch,
+        );
+        expect(bySpeaker.metadata?.name).toBe("rbac-probe");
         await expect(
-          asSpeaker.patchNamespacedServiceStatus(
-            { name: "rbac-probe", namespace: ns, body: { status: { conditions: [] } } },
-            mergePatch,
-          ),
+          asSpeaker.replaceNamespacedServiceStatus({
+            name: "rbac-probe",
+            namespace: ns,
+            body: bySpeaker,
+          }),
+        ).rejects.toSatisfy(forbidden);
+        await expect(
+          asSpeaker.deleteNamespacedService({ name: "rbac-probe", namespace: ns }),
         ).rejects.toSatisfy(forbidden);
       });
     });

@@ -1,0 +1,165 @@
+import type { V1Service } from "@kubernetes/client-node";
+import type { ElectedOwner } from "./election.js";
+
+/**
+ * Who announces a Service's IP, on the Service itself: a condition in `status.conditions`
+ * (shown by `kubectl describe service` and `kubectl get -o yaml`), one per IP family, written
+ * by the node that starts announcing the IP with a server-side apply of the status
+ * subresource. Pure: what to apply; the speaker's run loop sends it.
+ *
+ * Why one condition and one field manager per family: a server-side apply states the whole
+ * intent of its field manager, so fields the manager applied before and leaves out now are
+ * removed. Every speaker uses the same manager for a family, so the node that takes over an
+ * IP replaces the condition the previous owner wrote (also when that owner died without a
+ * word), and the last applier is named. The two families of a dual-stack Service may be owned
+ * by two nodes: with one manager for both, each node's apply of its own family would remove
+ * the other's condition. The controller's `status.loadBalancer.ingress` is written by a merge
+ * patch under its own manager; neither touches the other's fields.
+ */
+
+export type Family = "IPv4" | "IPv6";
+
+/** The condition types, one per family: `barelb.io/AnnouncedIPv4`, `barelb.io/AnnouncedIPv6`. */
+export const ANNOUNCED_CONDITION: Readonly<Record<Family, string>> = Object.freeze({
+  IPv4: "barelb.io/AnnouncedIPv4",
+  IPv6: "barelb.io/AnnouncedIPv6",
+});
+
+/** The speakers' field managers, one per family, the same on every node. */
+export const SPEAKER_FIELD_MANAGER: Readonly<Record<Family, string>> = Object.freeze({
+  IPv4: "barelb-speaker-ipv4",
+  IPv6: "barelb-speaker-ipv6",
+});
+
+export interface ServiceCondition {
+  type: string;
+  status: "True" | "False";
+  reason: "Announcing" | "AnnounceFailed" | "NotAnnounced";
+  message: string;
+  /** RFC 3339, seconds: when this node started announcing (or failed to). */
+  lastTransitionTime: string;
+}
+
+/** One server-side apply of a Service's status subresource. */
+export interface ConditionApply {
+  /** The IP the condition is about. */
+  ip: string;
+  /**
+   * True when this node is the IP's owner (Announcing, AnnounceFailed): worth sending while
+   * it still is. False (NotAnnounced): worth sending while no node is elected for the IP.
+   */
+  announced: boolean;
+  namespace: string;
+  name: string;
+  family: Family;
+  fieldManager: string;
+  /** The apply configuration: the Service's identity and the one condition. */
+  body: {
+    apiVersion: "v1";
+    kind: "Service";
+    metadata: { name: string; namespace: string };
+    status: { conditions: [ServiceCondition] };
+  };
+}
+
+export function familyOf(ip: string): Family {
+  return ip.includes(":") ? "IPv6" : "IPv4";
+}
+
+/**
+ * For each IP this node just gained (as `gainedAnnouncements` gives them: the interfaces it
+ * announces on, empty when it has none of the pool's, and an Event per Service holding the
+ * IP), one apply per such Service:
+ * `True`/`Announcing` naming the node, the IP and the interfaces, or `False`/`AnnounceFailed`
+ * when the node should announce it but cannot.
+ */
+export function announcedConditions(
+  gained: readonly {
+    ip: string;
+    interfaces: readonly string[];
+    events: readonly { service: V1Service }[];
+  }[],
+  self: string,
+  now: Date,
+): ConditionApply[] {
+  return gained.flatMap((g) => {
+    const ok = g.interfaces.length > 0;
+    return appliesFor(
+      g.ip,
+      g.events.map((e) => e.service),
+      true,
+      ok ? "True" : "False",
+      ok ? "Announcing" : "AnnounceFailed",
+      ok
+        ? `node ${self} announces ${g.ip} on ${g.interfaces.join(", ")}`
+        : `node ${self} should announce ${g.ip} but has none of the pool's interfaces`,
+      now,
+    );
+  });
+}
+
+/**
+ * For each IP this node stopped announcing that no node is elected for now (and that a
+ * Service still holds), `False`/`NotAnnounced` with the election's reason, so the condition
+ * does not go on naming this node. An IP that went to another node is left to that node.
+ */
+export function unannouncedConditions(
+  step: {
+    lost: readonly { ip: string; owner: string | null }[];
+    elected: ReadonlyMap<string, ElectedOwner>;
+  },
+  ips: ReadonlyMap<string, { holders: readonly V1Service[] }>,
+  self: string,
+  now: Date,
+): ConditionApply[] {
+  return step.lost.flatMap(({ ip }) => {
+    const e = step.elected.get(ip);
+    if (e === undefined || e.owner !== null) return [];
+    return appliesFor(
+      ip,
+      ips.get(ip)?.holders ?? [],
+      false,
+      "False",
+      "NotAnnounced",
+      `no node announces ${ip}: ${e.why} (node ${self} stopped announcing it)`,
+      now,
+    );
+  });
+}
+
+function appliesFor(
+  ip: string,
+  holders: readonly V1Service[],
+  announced: boolean,
+  status: ServiceCondition["status"],
+  reason: ServiceCondition["reason"],
+  message: string,
+  now: Date,
+): ConditionApply[] {
+  const family = familyOf(ip);
+  const condition: ServiceCondition = {
+    type: ANNOUNCED_CONDITION[family],
+    status,
+    reason,
+    message,
+    lastTransitionTime: now.toISOString().replace(/\.\d+Z$/, "Z"),
+  };
+  return holders.map((svc) => {
+    const name = svc.metadata?.name ?? "";
+    const namespace = svc.metadata?.namespace ?? "";
+    return {
+      ip,
+      announced,
+      namespace,
+      name,
+      family,
+      fieldManager: SPEAKER_FIELD_MANAGER[family],
+      body: {
+        apiVersion: "v1",
+        kind: "Service",
+        metadata: { name, namespace },
+        status: { conditions: [condition] },
+      },
+    };
+  });
+}

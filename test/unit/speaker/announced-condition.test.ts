@@ -1,0 +1,155 @@
+import { describe, expect, it } from "vitest";
+import type { V1Service } from "@kubernetes/client-node";
+import {
+  ANNOUNCED_CONDITION,
+  announcedConditions,
+  familyOf,
+  SPEAKER_FIELD_MANAGER,
+  unannouncedConditions,
+} from "../../../src/speaker/announced-condition.js";
+
+const svc = (namespace: string, name: string): V1Service => ({ metadata: { namespace, name } });
+const now = new Date("2026-11-30T08:00:00.123Z");
+
+describe("announcedConditions", () => {
+  it("writes one True condition per Service holding a gained IP, naming node, IP and interfaces", () => {
+    const applies = announcedConditions(
+      [
+        {
+          ip: "192.0.2.10",
+          interfaces: ["eth0", "eth1"],
+          events: [{ service: svc("a", "web") }, { service: svc("b", "dns") }],
+        },
+      ],
+      "node-1",
+      now,
+    );
+    expect(applies.map((a) => [a.namespace, a.name, a.fieldManager])).toEqual([
+      ["a", "web", "barelb-speaker-ipv4"],
+      ["b", "dns", "barelb-speaker-ipv4"],
+    ]);
+    expect(applies[0]?.ip).toBe("192.0.2.10");
+    expect(applies[0]?.body).toEqual({
+      apiVersion: "v1",
+      kind: "Service",
+      metadata: { namespace: "a", name: "web" },
+      status: {
+        conditions: [
+          {
+            type: "barelb.io/AnnouncedIPv4",
+            status: "True",
+            reason: "Announcing",
+            message: "node node-1 announces 192.0.2.10 on eth0, eth1",
+            lastTransitionTime: "2026-11-30T08:00:00Z",
+          },
+        ],
+      },
+    });
+  });
+
+  it("gives each family its own condition type and field manager (dual-stack owners differ)", () => {
+    const applies = announcedConditions(
+      [
+        { ip: "192.0.2.10", interfaces: ["eth0"], events: [{ service: svc("a", "web") }] },
+        { ip: "2001:db8::10", interfaces: ["eth0"], events: [{ service: svc("a", "web") }] },
+      ],
+      "node-1",
+      now,
+    );
+    expect(
+      applies.map((a) => [a.family, a.fieldManager, a.body.status.conditions[0].type]),
+    ).toEqual([
+      ["IPv4", SPEAKER_FIELD_MANAGER.IPv4, ANNOUNCED_CONDITION.IPv4],
+      ["IPv6", SPEAKER_FIELD_MANAGER.IPv6, ANNOUNCED_CONDITION.IPv6],
+    ]);
+    expect(SPEAKER_FIELD_MANAGER.IPv4).not.toBe(SPEAKER_FIELD_MANAGER.IPv6);
+  });
+
+  it("says AnnounceFailed (False) when the node has none of the pool's interfaces", () => {
+    const [a] = announcedConditions(
+      [{ ip: "2001:db8::10", interfaces: [], events: [{ service: svc("a", "web") }] }],
+      "node-2",
+      now,
+    );
+    expect(a?.body.status.conditions[0]).toMatchObject({
+      status: "False",
+      reason: "AnnounceFailed",
+      message: "node node-2 should announce 2001:db8::10 but has none of the pool's interfaces",
+    });
+  });
+
+  it("writes nothing when nothing was gained", () => {
+    expect(announcedConditions([], "node-1", now)).toEqual([]);
+  });
+
+  it("marks each apply as about an IP this node announces", () => {
+    const applies = announcedConditions(
+      [{ ip: "192.0.2.10", interfaces: [], events: [{ service: svc("a", "web") }] }],
+      "node-1",
+      now,
+    );
+    expect(applies.map((a) => a.announced)).toEqual([true]);
+  });
+
+  it.each([
+    ["192.0.2.1", "IPv4"],
+    ["2001:db8::1", "IPv6"],
+    ["::ffff:192.0.2.1", "IPv6"],
+  ])("familyOf(%s) = %s", (ip, family) => {
+    expect(familyOf(ip)).toBe(family);
+  });
+});
+
+describe("unannouncedConditions", () => {
+  const ips = new Map([
+    ["192.0.2.10", { holders: [svc("a", "web"), svc("b", "dns")] }],
+    ["192.0.2.11", { holders: [svc("a", "moved")] }],
+  ]);
+
+  it("says NotAnnounced, with the election's reason, for a lost IP nobody is elected for", () => {
+    const applies = unannouncedConditions(
+      {
+        lost: [
+          { ip: "192.0.2.10", owner: null },
+          { ip: "192.0.2.11", owner: "node-2" },
+        ],
+        elected: new Map([
+          ["192.0.2.10", { ip: "192.0.2.10", owner: null, why: "no ready endpoints" }],
+          ["192.0.2.11", { ip: "192.0.2.11", owner: "node-2", candidates: 2 }],
+        ]),
+      },
+      ips,
+      "node-1",
+      now,
+    );
+    expect(applies.map((a) => [a.namespace, a.name, a.announced])).toEqual([
+      ["a", "web", false],
+      ["b", "dns", false],
+    ]);
+    expect(applies[0]?.body.status.conditions[0]).toEqual({
+      type: "barelb.io/AnnouncedIPv4",
+      status: "False",
+      reason: "NotAnnounced",
+      message:
+        "no node announces 192.0.2.10: no ready endpoints (node node-1 stopped announcing it)",
+      lastTransitionTime: "2026-11-30T08:00:00Z",
+    });
+  });
+
+  it("writes nothing for an IP no Service holds any more, or that went to another node", () => {
+    expect(
+      unannouncedConditions(
+        {
+          lost: [
+            { ip: "192.0.2.99", owner: null },
+            { ip: "192.0.2.11", owner: "node-2" },
+          ],
+          elected: new Map([["192.0.2.11", { ip: "192.0.2.11", owner: "node-2", candidates: 1 }]]),
+        },
+        ips,
+        "node-1",
+        now,
+      ),
+    ).toEqual([]);
+  });
+});
