@@ -161,6 +161,67 @@ describe.runIf(prereqs("data plane e2e", ["root", "ip", "arping", "ndisc6", "set
       expect(await ndisc6(lab, vip6(lab, 6))).toEqual([]);
     });
 
+    it("answers the client kernel's unicast probes (NUD) for IPv6 and IPv4, and ARP probes (arping -D)", async () => {
+      // A stale neighbor entry, used: the client's kernel waits delay_first_probe_time (1 s
+      // here), then probes the entry with Neighbor Solicitations / ARP requests sent to the
+      // owner's MAC and the address itself, not to the multicast group or broadcast. Unanswered,
+      // the entry fails after three probes and traffic to the IP stops (MetalLB #2920).
+      const ip6 = vip6(lab, 0x40);
+      const ip4 = vip4(lab, 12);
+      await s1.own([
+        [ip6, {}],
+        [ip4, {}],
+      ]);
+      const ifname = lab.client.ifname;
+      for (const family of ["ipv6", "ipv4"]) {
+        await lab.exec(lab.client, [
+          "sysctl",
+          "-qw",
+          `net.${family}.neigh.${ifname}.delay_first_probe_time=1`,
+        ]);
+      }
+      for (const ip of [ip6, ip4]) {
+        await lab.exec(lab.client, [
+          "ip",
+          "neigh",
+          "replace",
+          ip,
+          "lladdr",
+          mac("node-1"),
+          "nud",
+          "stale",
+          "dev",
+          ifname,
+        ]);
+        await resolveFromClient(lab, ip);
+      }
+      for (const ip of [ip6, ip4]) {
+        const entry = await eventually(
+          async () => {
+            const n = await clientNeighbor(lab, ip);
+            return n?.state?.includes("REACHABLE") || n?.state?.includes("FAILED") ? n : undefined;
+          },
+          10_000,
+          `the client's probe of ${ip} to end`,
+        );
+        expect({ ip, state: entry.state, lladdr: entry.lladdr }).toEqual({
+          ip,
+          state: ["REACHABLE"],
+          lladdr: mac("node-1"),
+        });
+      }
+      // An RFC 5227 probe (sender IP 0.0.0.0) for an owned address is defended, as the kernel
+      // does for its own: arping -D reports the duplicate and exits 1.
+      const dad = await lab
+        .exec(lab.client, ["arping", "-D", "-c", "2", "-w", "3", "-I", ifname, ip4], 20_000)
+        .then(
+          (r) => ({ code: 0, stdout: r.stdout }),
+          (e: unknown) => ({ code: 1, stdout: String((e as { stdout?: unknown }).stdout) }),
+        );
+      expect(dad.code).toBe(1);
+      expect(dad.stdout.toLowerCase()).toContain(mac("node-1"));
+    });
+
     it("moving an IPv6 address: the client's entry switches by the unsolicited advertisement alone", async () => {
       const ip = vip6(lab, 5);
       await resolveFromClient(lab, ip);
