@@ -16,6 +16,11 @@ export const ANNOTATION_PREFIXES = ["barelb.io/", "metallb.io/", "metallb.univer
 export const POOL_ANNOTATION = "address-pool";
 export const IPS_ANNOTATION = "loadBalancerIPs";
 export const SHARING_ANNOTATION = "allow-shared-ip";
+/**
+ * barelb's only (MetalLB has no such annotation; its issue #2797 asks for one): the node that
+ * should announce the Service's IPs while it is eligible.
+ */
+export const PREFERRED_NODE_ANNOTATION = "barelb.io/preferred-node";
 /** Written by the controller: the pool the Service's IPs came from. */
 export const ALLOCATED_FROM_POOL = "barelb.io/ip-allocated-from-pool";
 
@@ -46,6 +51,12 @@ export function isHandled(svc: V1Service, lbClass: string | undefined): boolean 
   return lbClass === undefined || lbClass === ""
     ? cls === undefined || cls === ""
     : cls === lbClass;
+}
+
+/** The node named by `barelb.io/preferred-node`, trimmed; undefined when unset or empty. */
+export function preferredNode(svc: V1Service): string | undefined {
+  const v = svc.metadata?.annotations?.[PREFERRED_NODE_ANNOTATION]?.trim();
+  return v === undefined || v === "" ? undefined : v;
 }
 
 /** The IPs in `status.loadBalancer.ingress`, in order. */
