@@ -16,8 +16,9 @@
  * the node's MAC before the router's ARP entry expires. Refresh rounds come after burst
  * rounds, share their pacing, and are spread over the interval: the k-th IP to start
  * refreshing gets its first round k times the golden ratio (mod 1) of the way through the
- * interval after its burst (and at least a burst interval after its last round), so any number of IPs, even taken over at once, fall evenly over
- * it instead of all together; each IP then keeps its own phase.
+ * interval after its burst (and at least a burst interval after its last round), so any
+ * number of IPs, even taken over at once, fall evenly over the interval instead of all
+ * together; each IP then keeps its own phase.
  */
 
 export interface AnnounceSchedule {
