@@ -16,6 +16,17 @@ export const ANNOTATION_PREFIXES = ["barelb.io/", "metallb.io/", "metallb.univer
 export const POOL_ANNOTATION = "address-pool";
 export const IPS_ANNOTATION = "loadBalancerIPs";
 export const SHARING_ANNOTATION = "allow-shared-ip";
+/**
+ * barelb's only (MetalLB has no such annotation; its issue #2797 asks for one): the node that
+ * should announce the Service's IPs while it is eligible.
+ */
+export const PREFERRED_NODE_ANNOTATION = "barelb.io/preferred-node";
+/**
+ * barelb's only (no peer has one): `VIP` (the default) or `Proxy`, written by the controller
+ * as `status.loadBalancer.ingress[].ipMode` (Kubernetes 1.30+).
+ */
+export const IP_MODE_ANNOTATION = "barelb.io/ip-mode";
+export type IPMode = "VIP" | "Proxy";
 /** Written by the controller: the pool the Service's IPs came from. */
 export const ALLOCATED_FROM_POOL = "barelb.io/ip-allocated-from-pool";
 
@@ -46,6 +57,41 @@ export function isHandled(svc: V1Service, lbClass: string | undefined): boolean 
   return lbClass === undefined || lbClass === ""
     ? cls === undefined || cls === ""
     : cls === lbClass;
+}
+
+/** The node named by `barelb.io/preferred-node`, trimmed; undefined when unset or empty. */
+export function preferredNode(svc: V1Service): string | undefined {
+  const v = svc.metadata?.annotations?.[PREFERRED_NODE_ANNOTATION]?.trim();
+  return v === undefined || v === "" ? undefined : v;
+}
+
+/**
+ * The ipMode the Service asks for: `VIP` when the annotation is unset or empty; `VIP` or
+ * `Proxy` in any case; anything else is an error naming the annotation.
+ */
+export function ipMode(
+  svc: V1Service,
+): { ok: true; mode: IPMode } | { ok: false; message: string } {
+  const v = (svc.metadata?.annotations?.[IP_MODE_ANNOTATION] ?? "").trim().toLowerCase();
+  if (v === "" || v === "vip") return { ok: true, mode: "VIP" };
+  if (v === "proxy") return { ok: true, mode: "Proxy" };
+  return {
+    ok: false,
+    message:
+      `the ${IP_MODE_ANNOTATION} annotation is ${JSON.stringify(svc.metadata?.annotations?.[IP_MODE_ANNOTATION])}: ` +
+      `it must be VIP or Proxy; the Service keeps what it has`,
+  };
+}
+
+/**
+ * Whether the status shows another ipMode than `mode` for one of its IPs. An ingress entry
+ * without one counts as matching: an API server before Kubernetes 1.30 drops the field, and
+ * the controller must not write it again and again.
+ */
+export function ipModeDiffers(svc: V1Service, mode: IPMode): boolean {
+  return (svc.status?.loadBalancer?.ingress ?? []).some(
+    (i) => i.ipMode !== undefined && i.ipMode !== mode,
+  );
 }
 
 /** The IPs in `status.loadBalancer.ingress`, in order. */

@@ -268,6 +268,20 @@ export function buildProgram(actions: Actions, version: string, io?: ProgramIO):
           .split(",")
           .map((x) => x.trim())
           .filter((x) => x !== ""),
+    )
+    .addOption(
+      new Option(
+        "--refresh-announcements <d>",
+        "while this node owns an IP, send one gratuitous ARP / unsolicited NA for it every " +
+          "interval (spread over the interval), for switches that forget MACs before routers " +
+          "forget ARP entries; at least 1s (e.g. 30s, 1m)",
+      )
+        .argParser((v: string) => {
+          const ms = parseDuration(v);
+          if (ms < 1000) throw new InvalidArgumentError("must be at least 1s");
+          return ms;
+        })
+        .default(undefined, "off"),
     );
   speaker.addHelpText(
     "after",
@@ -299,6 +313,7 @@ API load per node: one Lease write every 10 s (--renew-interval), one cached rea
       heartbeatKeyFile: o.heartbeatKeyFile as string,
       heartbeatKeyGraceMs: o.heartbeatKeyGrace as number,
       excludeInterfaces: o.excludeInterfaces as string[] | undefined,
+      refreshAnnouncementsMs: o.refreshAnnouncements as number | undefined,
     }),
   );
 

@@ -8,11 +8,14 @@ import {
   ALLOCATED_FROM_POOL,
   ANNOTATION_PREFIXES,
   IPS_ANNOTATION,
+  ipMode,
+  ipModeDiffers,
   isHandled,
   serviceKey,
   statusIPs,
   toRequest,
   eventTarget,
+  type IPMode,
 } from "../adapters/service.js";
 
 /**
@@ -42,8 +45,11 @@ export type ReconcileOutcome = "ok" | "reprocessAll";
 
 /** The controller's writes to Kubernetes. Each is a single merge patch of the status. */
 export interface AssignmentWriter {
-  /** Sets `status.loadBalancer.ingress` to `ips` and the ip-allocated-from-pool annotation. */
-  write(svc: V1Service, ips: readonly string[], pool: string): Promise<void>;
+  /**
+   * Sets `status.loadBalancer.ingress` to `ips`, each with `ipMode`, and the
+   * ip-allocated-from-pool annotation.
+   */
+  write(svc: V1Service, ips: readonly string[], pool: string, ipMode: IPMode): Promise<void>;
   /** Removes both. */
   clear(svc: V1Service): Promise<void>;
 }
@@ -204,7 +210,11 @@ export class ServiceController {
       return;
     }
 
-    const read = readRequest(svc);
+    // The ipMode is read with the request; restore() ignores it (it never blocks keeping IPs).
+    const modeRead = ipMode(svc);
+    const read: ReturnType<typeof readRequest> = modeRead.ok
+      ? readRequest(svc)
+      : { ok: false, code: "InvalidServiceRequest", message: modeRead.message };
     if (!read.ok) {
       // The user's new input is unusable: say so, and keep whatever the Service has.
       events.emit(eventTarget(svc), "Warning", "AllocationFailed", read.message);
@@ -213,6 +223,7 @@ export class ServiceController {
       return;
     }
     const req = read.request;
+    const mode = modeRead.ok ? modeRead.mode : "VIP";
     const current = statusIPs(svc);
 
     // Keep what it holds (or, after a restart, what its status shows) while still valid.
@@ -227,8 +238,12 @@ export class ServiceController {
           res = more;
         }
         this.holds(key);
-        if (!sameList(current, res.ips) || poolAnnotation(svc) !== res.pool) {
-          await writer.write(svc, res.ips, res.pool);
+        if (
+          !sameList(current, res.ips) ||
+          poolAnnotation(svc) !== res.pool ||
+          ipModeDiffers(svc, mode)
+        ) {
+          await writer.write(svc, res.ips, res.pool, mode);
           if (!sameList(current, res.ips)) {
             events.emit(
               eventTarget(svc),
@@ -252,7 +267,7 @@ export class ServiceController {
     const res = this.allocator.allocate(req);
     if (res.ok) {
       this.holds(key);
-      await writer.write(svc, res.ips, res.pool);
+      await writer.write(svc, res.ips, res.pool, mode);
       events.emit(
         eventTarget(svc),
         "Normal",

@@ -1,6 +1,6 @@
 import type { V1Service } from "@kubernetes/client-node";
 import { RESOURCES, resourcePath, type KubeClient } from "../k8s/api.js";
-import { ALLOCATED_FROM_POOL } from "../adapters/service.js";
+import { ALLOCATED_FROM_POOL, type IPMode } from "../adapters/service.js";
 import type { AssignmentWriter } from "./service-controller.js";
 
 /**
@@ -17,11 +17,16 @@ export class ServiceStatusWriter implements AssignmentWriter {
     private readonly onWrite: () => void = () => undefined,
   ) {}
 
-  async write(svc: V1Service, ips: readonly string[], pool: string): Promise<void> {
+  async write(
+    svc: V1Service,
+    ips: readonly string[],
+    pool: string,
+    ipMode: IPMode = "VIP",
+  ): Promise<void> {
     await this.patch(
       svc,
       pool,
-      ips.map((ip) => ({ ip, ipMode: "VIP" })),
+      ips.map((ip) => ({ ip, ipMode })),
     );
   }
 

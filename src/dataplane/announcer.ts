@@ -10,6 +10,15 @@
  * most frames (ENOBUFS). So at most `batch` rounds go out per turn of the event loop, and a
  * round the kernel has no room for ("busy") is tried again after `retryMs`, ahead of the
  * rest. The first `batch` rounds go out synchronously, so a single takeover loses no time.
+ *
+ * Refresh (off by default): with `refreshMs` set, an IP whose burst has ended gets one more
+ * round every `refreshMs` for as long as it is owned, for switches whose MAC table forgets
+ * the node's MAC before the router's ARP entry expires. Refresh rounds come after burst
+ * rounds, share their pacing, and are spread over the interval: the k-th IP to start
+ * refreshing gets its first round k times the golden ratio (mod 1) of the way through the
+ * interval after its burst (and at least a burst interval after its last round), so any
+ * number of IPs, even taken over at once, fall evenly over the interval instead of all
+ * together; each IP then keeps its own phase.
  */
 
 export interface AnnounceSchedule {
@@ -24,11 +33,16 @@ export const DEFAULT_ANNOUNCE_SCHEDULE: AnnounceSchedule = { intervalMs: 1100, c
 /** What one round did: "sent" (or failed for good), or "busy": no room now, try again soon. */
 export type RoundResult = "sent" | "busy";
 
+/** The golden ratio's fraction: k * GOLDEN mod 1 spreads any k evenly over [0, 1). */
+const GOLDEN = (Math.sqrt(5) - 1) / 2;
+
 export interface AnnouncerPacing {
   /** Rounds sent per turn of the event loop. Default 64. */
   batch?: number;
   /** Wait after a busy round before trying again. Default 5 ms. */
   retryMs?: number;
+  /** One more round every `refreshMs` while an IP is owned, after its burst. Default: none. */
+  refreshMs?: number | undefined;
 }
 
 interface Due {
@@ -69,6 +83,53 @@ class DueQueue {
   }
 }
 
+/** A min-heap of rounds by due time: refresh rounds, each IP on its own phase. */
+class DueHeap {
+  private readonly items: Due[] = [];
+
+  get length(): number {
+    return this.items.length;
+  }
+  peek(): Due | undefined {
+    return this.items[0];
+  }
+  push(d: Due): void {
+    const a = this.items;
+    a.push(d);
+    let i = a.length - 1;
+    while (i > 0) {
+      const p = (i - 1) >> 1;
+      const parent = a[p] as Due;
+      if (parent.at <= d.at) break;
+      a[i] = parent;
+      i = p;
+    }
+    a[i] = d;
+  }
+  shift(): Due | undefined {
+    const a = this.items;
+    const top = a[0];
+    const last = a.pop();
+    if (top === undefined || last === undefined || a.length === 0) return top;
+    let i = 0;
+    for (;;) {
+      const l = 2 * i + 1;
+      if (l >= a.length) break;
+      const r = l + 1;
+      const c = r < a.length && (a[r] as Due).at < (a[l] as Due).at ? r : l;
+      const child = a[c] as Due;
+      if (child.at >= last.at) break;
+      a[i] = child;
+      i = c;
+    }
+    a[i] = last;
+    return top;
+  }
+  clear(): void {
+    this.items.length = 0;
+  }
+}
+
 export class GratuitousAnnouncer {
   /** IPs with a burst in progress: rounds left, and the burst's number. */
   private readonly bursts = new Map<string, { left: number; burst: number }>();
@@ -76,6 +137,13 @@ export class GratuitousAnnouncer {
   private readonly now = new DueQueue();
   /** Later rounds, each due `intervalMs` after the previous one went out (so in order). */
   private readonly later = new DueQueue();
+  /** IPs refreshed while owned (burst over): the burst number their refresh rounds carry. */
+  private readonly refreshing = new Map<string, number>();
+  /** Refresh rounds by due time. */
+  private readonly refreshes = new DueHeap();
+  private readonly refreshMs: number | undefined;
+  /** How many IPs have started refreshing: the next one's phase. */
+  private refreshStarts = 0;
   private lastBurst = 0;
   private readonly batch: number;
   private readonly retryMs: number;
@@ -98,14 +166,19 @@ export class GratuitousAnnouncer {
     this.batch = pacing.batch ?? 64;
     this.retryMs = pacing.retryMs ?? 5;
     this.budget = this.batch;
+    this.refreshMs = pacing.refreshMs;
     if (!(this.batch >= 1) || !(this.retryMs > 0)) {
       throw new RangeError("announcement pacing needs batch >= 1 and retryMs > 0");
+    }
+    if (this.refreshMs !== undefined && !(this.refreshMs >= 1000)) {
+      throw new RangeError("an announcement refresh needs refreshMs >= 1000");
     }
   }
 
   /** Starts a burst for `ip` now; a burst already running for it starts over. */
   announce(ip: string): void {
     const burst = ++this.lastBurst;
+    this.refreshing.delete(ip);
     this.bursts.set(ip, { left: this.schedule.count, burst });
     this.now.push({ ip, burst, at: Date.now() });
     this.pump();
@@ -114,12 +187,15 @@ export class GratuitousAnnouncer {
   /** Stops the burst for `ip` at once (ownership lost). */
   cancel(ip: string): void {
     this.bursts.delete(ip);
+    this.refreshing.delete(ip);
   }
 
   cancelAll(): void {
     this.bursts.clear();
+    this.refreshing.clear();
     this.now.clear();
     this.later.clear();
+    this.refreshes.clear();
     clearTimeout(this.timer);
     this.timer = undefined;
     if (this.immediate !== undefined) clearImmediate(this.immediate);
@@ -129,6 +205,11 @@ export class GratuitousAnnouncer {
   /** IPs with a burst in progress. */
   active(): string[] {
     return [...this.bursts.keys()];
+  }
+
+  /** How many IPs are refreshed periodically (burst over, still owned). */
+  refreshed(): number {
+    return this.refreshing.size;
   }
 
   /** Sends what is due, up to `batch` rounds, then arranges the next turn. */
@@ -141,11 +222,11 @@ export class GratuitousAnnouncer {
     const t = Date.now();
     if (t < this.busyUntil) return;
     while (this.budget > 0) {
-      const queue = this.now.length > 0 ? this.now : this.later;
-      const d = queue.peek();
-      if (d === undefined || d.at > t) return;
-      const b = this.bursts.get(d.ip);
-      if (b === undefined || b.burst !== d.burst) {
+      const queue = this.nextQueue();
+      const d = queue?.peek();
+      if (queue === undefined || d === undefined || d.at > t) return;
+      const refresh = queue === this.refreshes;
+      if (!this.current(d, refresh)) {
         queue.shift();
         continue;
       }
@@ -155,10 +236,48 @@ export class GratuitousAnnouncer {
       }
       queue.shift();
       this.budget--;
+      if (refresh) {
+        // Keeps the IP's phase; after a long stall, no catching up in a rush.
+        const at = Math.max(d.at + (this.refreshMs ?? 0), t + this.schedule.intervalMs);
+        this.refreshes.push({ ip: d.ip, burst: d.burst, at });
+        continue;
+      }
+      const b = this.bursts.get(d.ip);
+      if (b === undefined) continue;
       if (--b.left > 0)
         this.later.push({ ip: d.ip, burst: d.burst, at: t + this.schedule.intervalMs });
-      else this.bursts.delete(d.ip);
+      else {
+        this.bursts.delete(d.ip);
+        this.startRefresh(d.ip, d.burst, t);
+      }
     }
+  }
+
+  /** First rounds, then whichever of the burst's later rounds and the refreshes is due first. */
+  private nextQueue(): DueQueue | DueHeap | undefined {
+    if (this.now.length > 0) return this.now;
+    const l = this.later.peek();
+    const r = this.refreshes.peek();
+    if (l === undefined) return r === undefined ? undefined : this.refreshes;
+    return r !== undefined && r.at < l.at ? this.refreshes : this.later;
+  }
+
+  /** Whether a queued round still belongs to the IP's running burst or refresh. */
+  private current(d: Due, refresh: boolean): boolean {
+    return refresh
+      ? this.refreshing.get(d.ip) === d.burst
+      : this.bursts.get(d.ip)?.burst === d.burst;
+  }
+
+  private startRefresh(ip: string, burst: number, t: number): void {
+    const every = this.refreshMs;
+    if (every === undefined) return;
+    const phase = (this.refreshStarts++ * GOLDEN) % 1;
+    this.refreshing.set(ip, burst);
+    // Never sooner than a burst's interval after its last round (the ARP lock time).
+    const gap = this.schedule.intervalMs;
+    const first = gap + Math.round(Math.max(0, every - gap) * phase);
+    this.refreshes.push({ ip, burst, at: t + first });
   }
 
   /**
@@ -168,9 +287,10 @@ export class GratuitousAnnouncer {
   private arm(): void {
     clearTimeout(this.timer);
     this.timer = undefined;
-    this.skipStale(this.now);
-    this.skipStale(this.later);
-    const next = this.now.peek() ?? this.later.peek();
+    this.skipStale(this.now, false);
+    this.skipStale(this.later, false);
+    this.skipStale(this.refreshes, true);
+    const next = this.nextQueue()?.peek();
     const wait = next === undefined ? Infinity : Math.max(next.at, this.busyUntil) - Date.now();
     if (wait <= 0 || this.budget < this.batch) {
       // Not unref'd: an unref'd immediate does not keep the event loop from blocking in poll,
@@ -191,9 +311,9 @@ export class GratuitousAnnouncer {
     this.pump();
   }
 
-  private skipStale(queue: DueQueue): void {
+  private skipStale(queue: DueQueue | DueHeap, refresh: boolean): void {
     for (let d = queue.peek(); d !== undefined; d = queue.peek()) {
-      if (this.bursts.get(d.ip)?.burst === d.burst) return;
+      if (this.current(d, refresh)) return;
       queue.shift();
     }
   }

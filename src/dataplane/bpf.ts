@@ -1,4 +1,4 @@
-import { ETHERTYPE_ARP, ETHERTYPE_IPV4 } from "./ethernet.js";
+import { ETHERTYPE_ARP, ETHERTYPE_IPV4, ETHERTYPE_IPV6 } from "./ethernet.js";
 import { ARP_REQUEST } from "./arp.js";
 
 /**
@@ -61,19 +61,52 @@ const ret = (k: number): Instruction => [BPF_RET | BPF_K, 0, 0, k >>> 0];
  * does; one bound to ETH_P_ARP, as ours, does not, so that check costs nothing there).
  */
 export function arpRequestFilter(): Instruction[] {
-  // Each check jumps to the final "drop" when it fails; `toDrop(i)` is that distance.
+  return acceptIf(
+    [PACKET_OUTGOING, false],
+    [
+      [ld(BPF_H, 12), ETHERTYPE_ARP],
+      [ld(BPF_H, 14), 1], // hardware type Ethernet
+      [ld(BPF_H, 16), ETHERTYPE_IPV4],
+      [ld(BPF_H, 18), 0x0604], // hardware length 6, protocol length 4
+      [ld(BPF_H, 20), ARP_REQUEST],
+    ],
+  );
+}
+
+/**
+ * Accepts IPv6 Neighbor Solicitations sent to this host's MAC (packet type HOST): the
+ * unicast ones a neighbor sends to check an entry it holds (NUD, RFC 4861 7.3.3), addressed
+ * to the owned IP itself. The kernel does not deliver those to a raw ICMPv6 socket, as the
+ * owned IP is not one of its addresses; multicast solicitations (to the solicited-node group,
+ * packet type MULTICAST) come through the ICMPv6 socket and are not accepted here. Only
+ * solicitations right after the IPv6 header (no extension headers), as Neighbor Discovery
+ * sends them.
+ */
+export function unicastNeighborSolicitationFilter(): Instruction[] {
+  return acceptIf(
+    [PACKET_HOST, true],
+    [
+      [ld(BPF_H, 12), ETHERTYPE_IPV6],
+      [ld(BPF_B, 20), 58], // next header ICMPv6
+      [ld(BPF_B, 54), 135], // ICMPv6 type Neighbor Solicitation
+    ],
+  );
+}
+
+/**
+ * A program accepting the whole frame when its packet type is (or, with `false`, is not)
+ * the one given and every loaded field equals its value; dropping it otherwise.
+ */
+function acceptIf(
+  [pktType, is]: [number, boolean],
+  checks: readonly [Instruction, number][],
+): Instruction[] {
+  // Each check jumps to the final "drop" when it fails; `toDrop()` is that distance.
   const prog: Instruction[] = [];
-  const checks: [Instruction, number][] = [
-    [ld(BPF_H, 12), ETHERTYPE_ARP],
-    [ld(BPF_H, 14), 1], // hardware type Ethernet
-    [ld(BPF_H, 16), ETHERTYPE_IPV4],
-    [ld(BPF_H, 18), 0x0604], // hardware length 6, protocol length 4
-    [ld(BPF_H, 20), ARP_REQUEST],
-  ];
   const total = 2 + checks.length * 2 + 2; // pkttype check, field checks, accept, drop
   const toDrop = () => total - 1 - (prog.length + 1);
   prog.push(ld(BPF_W, SKF_AD_OFF + SKF_AD_PKTTYPE));
-  prog.push(jeq(PACKET_OUTGOING, toDrop(), 0));
+  prog.push(is ? jeq(pktType, 0, toDrop()) : jeq(pktType, toDrop(), 0));
   for (const [load, value] of checks) {
     prog.push(load);
     prog.push(jeq(value, 0, toDrop()));

@@ -43,6 +43,8 @@ export interface DataPlaneOptions {
   metrics?: DataPlaneMetrics;
   log?: DataPlaneLogger;
   announce?: AnnounceSchedule;
+  /** While an IP is owned, one more gratuitous round every this many ms. Default: none. */
+  refreshMs?: number | undefined;
 }
 
 export interface InterfaceStatus {
@@ -89,6 +91,7 @@ export class DataPlane {
     this.announcer = new GratuitousAnnouncer(
       (ip) => this.announceRound(ip),
       opts.announce ?? DEFAULT_ANNOUNCE_SCHEDULE,
+      { refreshMs: opts.refreshMs },
     );
   }
 

@@ -114,6 +114,40 @@ export function decodeNdpMessage(msg: Uint8Array, addr?: NdpAddresses): Decoded<
   });
 }
 
+/** An ICMPv6 message read from a whole Ethernet frame, with its IPv6 header's fields. */
+export interface Icmp6InFrame {
+  payload: Uint8Array;
+  src: Uint8Array;
+  dst: Uint8Array;
+  hopLimit: number;
+}
+
+const IPV6_START = 14; // after the Ethernet header
+const IPV6_HEADER_LEN = 40;
+const NEXT_HEADER_ICMPV6 = 58;
+
+/**
+ * The ICMPv6 message in an Ethernet frame carrying IPv6 whose next header is ICMPv6 (no
+ * extension headers), for what a packet socket reads: the payload ends where the IPv6
+ * payload length says (Ethernet pads short frames).
+ */
+export function icmp6FromFrame(frame: Uint8Array): Decoded<Icmp6InFrame> {
+  if (frame.length < IPV6_START + IPV6_HEADER_LEN)
+    return invalid(`frame of ${frame.length} bytes is too short for IPv6`);
+  if ((frame[12] ?? 0) * 256 + (frame[13] ?? 0) !== 0x86dd) return invalid("not IPv6");
+  if ((frame[IPV6_START] ?? 0) >> 4 !== 6) return invalid("IP version is not 6");
+  if (frame[IPV6_START + 6] !== NEXT_HEADER_ICMPV6) return invalid("next header is not ICMPv6");
+  const length = (frame[IPV6_START + 4] ?? 0) * 256 + (frame[IPV6_START + 5] ?? 0);
+  const start = IPV6_START + IPV6_HEADER_LEN;
+  if (start + length > frame.length) return invalid("IPv6 payload runs past the frame");
+  return ok({
+    payload: copyBytes(frame, start, start + length),
+    src: copyBytes(frame, IPV6_START + 8, IPV6_START + 24),
+    dst: copyBytes(frame, IPV6_START + 24, IPV6_START + 40),
+    hopLimit: frame[IPV6_START + 7] ?? 0,
+  });
+}
+
 function targetBytesOf(m: { target: string; targetBytes?: Uint8Array }): Uint8Array {
   const b = m.targetBytes ?? ipv6Bytes(m.target);
   if (b.length !== 16) throw new RangeError(`not an IPv6 address: ${m.target}`);

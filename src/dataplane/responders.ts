@@ -1,7 +1,7 @@
 import { ARP_REQUEST, arpReplyTo, decodeArpFrame, encodeArpFrame } from "./arp.js";
 import { PACKET_OUTGOING } from "./bpf.js";
 import { isBroadcastMac, macEquals } from "./ethernet.js";
-import { isIPv6Unspecified } from "./inet.js";
+import { isIPv6Multicast, isIPv6Unspecified } from "./inet.js";
 import {
   decodeNdpMessage,
   encodeNdpMessage,
@@ -73,10 +73,12 @@ export type NdpOutcome =
 
 /**
  * Answers a Neighbor Solicitation for an owned IPv6 address, if it is a valid on-link
- * solicitation (hop limit 255, checksum, RFC 4861 7.1.1) carrying the solicitor's link-layer
- * address: duplicate address probes (unspecified source, no such option) get no answer, so
- * a node joining the link can still claim an address nobody really uses. The answer is a
- * solicited advertisement to the solicitor, with this interface's MAC.
+ * solicitation (hop limit 255, checksum, RFC 4861 7.1.1). A multicast one must carry the
+ * solicitor's link-layer address; a unicast one (a neighbor checking the entry it holds,
+ * NUD) need not, and is answered either way (RFC 4861 4.3, 7.2.4). Duplicate address probes
+ * (unspecified source) get no answer, so a node joining the link can still claim an address
+ * nobody really uses. The answer is a solicited advertisement to the solicitor, with this
+ * interface's MAC.
  */
 export function answerNeighborSolicitation(
   m: ReceivedIcmp6,
@@ -90,10 +92,10 @@ export function answerNeighborSolicitation(
   if (!d.ok) return { action: "ignore", reason: "malformed" };
   const ns = d.value;
   if (ns.type !== ICMPV6_NEIGHBOR_SOLICITATION) return { action: "ignore", reason: "not-request" };
-  if (ns.sourceLinkAddress === undefined || isIPv6Unspecified(m.src)) {
+  if (isIPv6Unspecified(m.src) || (ns.sourceLinkAddress === undefined && isIPv6Multicast(m.dst))) {
     return { action: "ignore", reason: "no-source-link-address" };
   }
-  if (macEquals(ns.sourceLinkAddress, 0, iface.mac))
+  if (ns.sourceLinkAddress !== undefined && macEquals(ns.sourceLinkAddress, 0, iface.mac))
     return { action: "ignore", reason: "own-frame" };
   const entry = owned.get(ns.target);
   if (entry === undefined) return { action: "ignore", reason: "not-owned" };

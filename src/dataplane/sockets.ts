@@ -1,8 +1,8 @@
-import { arpRequestFilter, flatten } from "./bpf.js";
-import { ETHERTYPE_ARP } from "./ethernet.js";
+import { arpRequestFilter, flatten, unicastNeighborSolicitationFilter } from "./bpf.js";
+import { ETHERTYPE_ARP, ETHERTYPE_IPV6 } from "./ethernet.js";
 import type { NetInterface } from "./interfaces.js";
-import { ICMPV6_NEIGHBOR_SOLICITATION } from "./ndp.js";
-import { loadAddon, type AddonError } from "./native.js";
+import { ICMPV6_NEIGHBOR_SOLICITATION, icmp6FromFrame } from "./ndp.js";
+import { loadAddon, type AddonError, type NativePacketSocket } from "./native.js";
 
 /**
  * The two sockets a data plane needs per interface, as an interface, so the responders and
@@ -49,7 +49,10 @@ export interface SocketFactory {
     onFrame: (frame: Uint8Array, pktType: number) => void,
     onError: (err: Error) => void,
   ): ArpSocket;
-  /** A socket receiving the Neighbor Solicitations that arrive on `iface`. */
+  /**
+   * A socket receiving the Neighbor Solicitations that arrive on `iface`: multicast ones
+   * (solicited-node groups joined) and unicast ones to the interface's MAC (NUD).
+   */
   openNdp(
     iface: NetInterface,
     onMessage: (m: ReceivedIcmp6) => void,
@@ -63,6 +66,7 @@ export interface SocketFactory {
 export function nativeSockets(): SocketFactory {
   const addon = loadAddon();
   const filter = flatten(arpRequestFilter());
+  const unicastNs = flatten(unicastNeighborSolicitationFilter());
   return {
     openArp(iface, onFrame, onError) {
       const s = new addon.PacketSocket(
@@ -87,11 +91,34 @@ export function nativeSockets(): SocketFactory {
           onError(e);
         },
       );
+      // Unicast solicitations for an owned IP are not for any of the kernel's addresses, so
+      // the ICMPv6 socket never sees them: a packet socket reads them from the link.
+      let unicast: NativePacketSocket;
+      try {
+        unicast = new addon.PacketSocket(
+          iface.index,
+          ETHERTYPE_IPV6,
+          unicastNs,
+          (frame) => {
+            const m = icmp6FromFrame(frame);
+            if (m.ok) onMessage({ ...m.value, ifindex: iface.index });
+          },
+          (e: AddonError) => {
+            onError(e);
+          },
+        );
+      } catch (e: unknown) {
+        s.close();
+        throw e;
+      }
       return {
         send: (payload, dst, src) => void s.send(payload, dst, src),
         join: (g) => s.join(g),
         leave: (g) => s.leave(g),
-        close: () => s.close(),
+        close: () => {
+          s.close();
+          unicast.close();
+        },
       };
     },
     openMembership(iface) {

@@ -8,6 +8,11 @@ import type { LabelSelector } from "../config/index.js";
  * barelb's liveness). For an IP, the eligible nodes are ranked by a rendezvous hash of
  * (node, IP) and the first one announces. Hashing by IP (not Service) keeps Services that
  * share an IP on one node; adding or removing a node moves only the IPs it wins or held.
+ *
+ * A Service may name a preferred node (`barelb.io/preferred-node`): while that node is an
+ * eligible member for the IP, it announces; otherwise the hash decides as usual, and the IP
+ * goes back to the preferred node as soon as it is eligible again. When Services sharing an
+ * IP prefer different nodes, the first eligible one in the order of the Services' keys wins.
  */
 
 export const EXCLUDE_LABEL = "node.kubernetes.io/exclude-from-external-load-balancers";
@@ -28,6 +33,8 @@ export interface ServiceFacts {
   readonly endpointNodes: ReadonlySet<string>;
   /** Ready endpoints anywhere (an endpoint whose node is unknown counts too). */
   readonly readyEndpoints: number;
+  /** The node the Service asks to announce its IPs while that node is eligible. */
+  readonly preferredNode?: string | undefined;
 }
 
 export interface IPFacts {
@@ -95,18 +102,21 @@ export function elect(
       continue;
     }
     const facts: IPFacts = { ...ip, services: serving };
+    const preferred = preferredOwner(facts, nodes, members);
     let best: string | null = null;
     let bestScore = 0n;
     let candidates = 0;
     for (const name of members) {
       if (ineligibility(nodes.get(name), facts, true) !== null) continue;
       candidates++;
+      if (preferred !== undefined) continue;
       const s = score(name, ip.ip);
       if (best === null || s < bestScore || (s === bestScore && name < best)) {
         best = name;
         bestScore = s;
       }
     }
+    if (preferred !== undefined) best = preferred;
     out.set(
       ip.ip,
       best === null
@@ -115,4 +125,20 @@ export function elect(
     );
   }
   return out;
+}
+
+/** The first preferred node of the IP's Services (by key) that may announce it, if any. */
+function preferredOwner(
+  ip: IPFacts,
+  nodes: ReadonlyMap<string, NodeFacts>,
+  members: ReadonlySet<string>,
+): string | undefined {
+  const wanted = ip.services
+    .filter((s) => s.preferredNode !== undefined && s.preferredNode !== "")
+    .sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+  for (const s of wanted) {
+    const name = s.preferredNode ?? "";
+    if (members.has(name) && ineligibility(nodes.get(name), ip, true) === null) return name;
+  }
+  return undefined;
 }

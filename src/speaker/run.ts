@@ -72,6 +72,8 @@ export interface SpeakerOptions {
   /** How long a replaced heartbeat key stays accepted after a rotation. */
   heartbeatKeyGraceMs: number;
   excludeInterfaces: string[] | undefined;
+  /** While an IP is owned, one more gratuitous round every this many ms (off when unset). */
+  refreshAnnouncementsMs?: number | undefined;
   /** The speaker's own Pod (in `namespace`): owner of its Lease. */
   ownerPod?: { name: string; uid: string } | undefined;
   metricsAddress: string;
@@ -309,7 +311,12 @@ export function runSpeaker(opts: SpeakerOptions, stop: AbortSignal): SpeakerHand
         policy: interfacePolicy(opts.excludeInterfaces),
         log,
       });
-      dataplane = new DataPlane({ interfaces, metrics, log });
+      dataplane = new DataPlane({
+        interfaces,
+        metrics,
+        log,
+        refreshMs: opts.refreshAnnouncementsMs,
+      });
       dataplane.start();
       transport = new HeartbeatTransport({
         membership: m,

@@ -4,6 +4,7 @@ import {
   ALLOCATED_FROM_POOL,
   ANNOTATION_PREFIXES,
   isHandled,
+  preferredNode,
   serviceKey,
   statusIPs,
 } from "../adapters/service.js";
@@ -181,6 +182,7 @@ export function announcedIPs(
       local: svc.spec?.externalTrafficPolicy === "Local",
       endpointNodes: ep?.nodes ?? new Set(),
       readyEndpoints: ep?.ready ?? 0,
+      preferredNode: preferredNode(svc),
     };
     for (const text of statusIPs(svc)) {
       const parsed = parseIP(text);

@@ -1,7 +1,9 @@
+import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { formatIPValue, parseCIDR } from "../../src/net/ip.js";
 import { createLab, type Lab } from "../../src/lab/lab.js";
 import { setLinkState } from "../../src/lab/netns.js";
+import { packageRoot } from "../../src/util/paths.js";
 import { prereqs } from "../helpers/prereq.js";
 import { arping, eventually, NET_RAW_ONLY, sleep, Speaker } from "./dataplane-helpers.js";
 
@@ -159,6 +161,67 @@ describe.runIf(prereqs("data plane e2e", ["root", "ip", "arping", "ndisc6", "set
       expect(await ndisc6(lab, vip6(lab, 6))).toEqual([]);
     });
 
+    it("answers the client kernel's unicast probes (NUD) for IPv6 and IPv4, and ARP probes (arping -D)", async () => {
+      // A stale neighbor entry, used: the client's kernel waits delay_first_probe_time (1 s
+      // here), then probes the entry with Neighbor Solicitations / ARP requests sent to the
+      // owner's MAC and the address itself, not to the multicast group or broadcast. Unanswered,
+      // the entry fails after three probes and traffic to the IP stops (MetalLB #2920).
+      const ip6 = vip6(lab, 0x40);
+      const ip4 = vip4(lab, 12);
+      await s1.own([
+        [ip6, {}],
+        [ip4, {}],
+      ]);
+      const ifname = lab.client.ifname;
+      for (const family of ["ipv6", "ipv4"]) {
+        await lab.exec(lab.client, [
+          "sysctl",
+          "-qw",
+          `net.${family}.neigh.${ifname}.delay_first_probe_time=1`,
+        ]);
+      }
+      for (const ip of [ip6, ip4]) {
+        await lab.exec(lab.client, [
+          "ip",
+          "neigh",
+          "replace",
+          ip,
+          "lladdr",
+          mac("node-1"),
+          "nud",
+          "stale",
+          "dev",
+          ifname,
+        ]);
+        await resolveFromClient(lab, ip);
+      }
+      for (const ip of [ip6, ip4]) {
+        const entry = await eventually(
+          async () => {
+            const n = await clientNeighbor(lab, ip);
+            return n?.state?.includes("REACHABLE") || n?.state?.includes("FAILED") ? n : undefined;
+          },
+          10_000,
+          `the client's probe of ${ip} to end`,
+        );
+        expect({ ip, state: entry.state, lladdr: entry.lladdr }).toEqual({
+          ip,
+          state: ["REACHABLE"],
+          lladdr: mac("node-1"),
+        });
+      }
+      // An RFC 5227 probe (sender IP 0.0.0.0) for an owned address is defended, as the kernel
+      // does for its own: arping -D reports the duplicate and exits 1.
+      const dad = await lab
+        .exec(lab.client, ["arping", "-D", "-c", "2", "-w", "3", "-I", ifname, ip4], 20_000)
+        .then(
+          (r) => ({ code: 0, stdout: r.stdout }),
+          (e: unknown) => ({ code: 1, stdout: String((e as { stdout?: unknown }).stdout) }),
+        );
+      expect(dad.code).toBe(1);
+      expect(dad.stdout.toLowerCase()).toContain(mac("node-1"));
+    });
+
     it("moving an IPv6 address: the client's entry switches by the unsolicited advertisement alone", async () => {
       const ip = vip6(lab, 5);
       await resolveFromClient(lab, ip);
@@ -227,6 +290,51 @@ describe.runIf(prereqs("data plane e2e", ["root", "ip", "arping", "ndisc6", "set
         "eth9 to be dropped",
       );
       expect(await names()).toEqual(["eth0"]);
+    });
+
+    it("periodic refresh: gratuitous ARP keeps coming while owned when enabled, none after the burst when off", async () => {
+      // A second data plane on node-1 with a 1 s refresh after a one-send burst; s1 (no
+      // refresh, five-send burst) owns another IP. The client hears both for 8 s.
+      const { speaker } = await Speaker.start(lab.node("node-1").netns, [
+        "--count",
+        "1",
+        "--refresh-ms",
+        "1000",
+      ]);
+      extra.push(speaker);
+      const on = vip4(lab, 30);
+      const off = vip4(lab, 31);
+      const program = join(packageRoot(), "dist-test", "test", "fixtures", "garp-listener.js");
+      const listening = lab.exec(
+        lab.client,
+        ["env", `IFNAME=${lab.client.ifname}`, process.execPath, program, "8000"],
+        30_000,
+      );
+      await sleep(500); // the listener's socket is open
+      await speaker.own([[on, {}]]);
+      await s1.own([[off, {}]]);
+      const heard = JSON.parse((await listening).stdout) as {
+        ip: string;
+        mac: string;
+        op: number;
+        atMs: number;
+      }[];
+      await speaker.own([]);
+      await s1.own([]);
+      // Each round is a gratuitous request and a gratuitous reply: count the requests.
+      const times = (ip: string) =>
+        heard.filter((h) => h.ip === ip && h.op === 1).map((h) => h.atMs);
+      // Refresh on: the burst's one send, then one about every second until the end.
+      const refreshed = times(on);
+      expect(refreshed.length).toBeGreaterThanOrEqual(6);
+      expect(Math.max(...refreshed)).toBeGreaterThan(6_500);
+      expect(heard.filter((h) => h.ip === on).every((h) => h.mac === mac("node-1"))).toBe(true);
+      // Refresh off: the five-send burst, over in 4.4 s, and nothing after it.
+      const burst = times(off);
+      expect(burst).toHaveLength(5);
+      const first = Math.min(...burst);
+      expect(Math.max(...burst) - first).toBeLessThan(5_000);
+      await speaker.stop();
     });
 
     it("a takeover of 3,000 IPv6 addresses at once: every unsolicited advertisement goes out", async () => {

@@ -216,5 +216,43 @@ describe.runIf(prereqs("failover e2e", ["root", "ip", "arping", "setpriv", "go"]
       });
       expect(await owner(lab, ip, "the first node answering again", moved)).toBe(before);
     });
+
+    it("moves the IP to the Service's preferred node while it is eligible (barelb.io/preferred-node)", async () => {
+      const annotations = "/metadata/annotations";
+      const key = `${annotations}/barelb.io~1preferred-node`;
+      const excludeLabel =
+        "/metadata/labels/node.kubernetes.io~1exclude-from-external-load-balancers";
+      const hashed = await owner(lab, ip, "an owner");
+      const preferred = ["node-1", "node-2", "node-3"].find((n) => n !== hashed) ?? "";
+      const svc = await core().readNamespacedService({ name: "sample", namespace: NS });
+      await core().patchNamespacedService({
+        name: "sample",
+        namespace: NS,
+        body: [
+          ...(svc.metadata?.annotations === undefined
+            ? [{ op: "add", path: annotations, value: {} }]
+            : []),
+          { op: "add", path: key, value: preferred },
+        ],
+      });
+      expect(await owner(lab, ip, "the preferred node answering", hashed)).toBe(preferred);
+      // Not eligible (excluded): the usual election; eligible again: back to it.
+      await core().patchNode({
+        name: preferred,
+        body: [{ op: "add", path: excludeLabel, value: "" }],
+      });
+      const meanwhile = await owner(lab, ip, "another node answering", preferred);
+      expect(meanwhile).toBe(hashed);
+      await core().patchNode({ name: preferred, body: [{ op: "remove", path: excludeLabel }] });
+      expect(await owner(lab, ip, "the preferred node again", hashed)).toBe(preferred);
+      // The annotation removed: the hash's choice again.
+      await core().patchNamespacedService({
+        name: "sample",
+        namespace: NS,
+        body: [{ op: "remove", path: key }],
+      });
+      expect(await owner(lab, ip, "the hash's node again", preferred)).toBe(hashed);
+      expect(await answering(lab, ip, 3)).toEqual([hashed]);
+    });
   },
 );

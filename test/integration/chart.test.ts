@@ -541,7 +541,10 @@ describe.runIf(helmProblem === null)("Helm chart charts/barelb", () => {
     });
 
     it("speaker: accepted by the CLI once `barelb speaker` exists", async () => {
-      const ds = find(await render({ speaker: { excludeInterfaces: ["^x"] } }), "DaemonSet");
+      const ds = find(
+        await render({ speaker: { excludeInterfaces: ["^x"], refreshAnnouncements: "45s" } }),
+        "DaemonSet",
+      );
       const args = container(ds).args ?? [];
       const program = cli();
       if (!program.hasCommand("speaker")) {
@@ -564,6 +567,7 @@ describe.runIf(helmProblem === null)("Helm chart charts/barelb", () => {
           heartbeatKeyGraceMs: 180_000,
           metricsPort: 7473,
           excludeInterfaces: ["^x"],
+          refreshAnnouncementsMs: 45_000,
         });
       } finally {
         if (saved === undefined) delete process.env.NODE_NAME;

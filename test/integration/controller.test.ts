@@ -156,4 +156,31 @@ describe.runIf(kc !== null)("controller on a real API server", () => {
     expect(await Promise.all(names.map((n) => svc.ips(n)))).toEqual(before);
     expect(ctl.handle.writer.writes).toBe(0);
   });
+
+  it("writes the ipMode a Service asks for (barelb.io/ip-mode), which the API server keeps", async () => {
+    const ipMode = async () =>
+      ((await svc.read("b")).status?.loadBalancer?.ingress ?? []).map((i) => i.ipMode);
+    // b holds the ip-allocated-from-pool annotation, so the annotations object exists.
+    const path = "/metadata/annotations/barelb.io~1ip-mode";
+    const annotate = (value: string | null) =>
+      svc.core.patchNamespacedService({
+        name: "b",
+        namespace: ns,
+        body: [value === null ? { op: "remove", path } : { op: "add", path, value }],
+      });
+    const ips = await svc.ips("b");
+    await annotate("Proxy");
+    await eventually("ipMode Proxy", async () =>
+      (await ipMode()).join() === "Proxy" ? true : undefined,
+    );
+    expect(await svc.ips("b")).toEqual(ips);
+    await annotate("DSR");
+    await svc.waitEvent("b", "AllocationFailed", "barelb.io/ip-mode");
+    expect(await ipMode()).toEqual(["Proxy"]);
+    await annotate(null);
+    await eventually("ipMode VIP", async () =>
+      (await ipMode()).join() === "VIP" ? true : undefined,
+    );
+    expect(await svc.ips("b")).toEqual(ips);
+  });
 });

@@ -163,6 +163,20 @@ describe("barelb command line", () => {
     expect(h.err()).toContain(message);
   });
 
+  it("speaker: announcement refresh is off by default, a duration of at least 1 s when set", async () => {
+    const off = harness();
+    await off.parse("speaker", "--node-name", "n1");
+    expect((off.calls[0]?.args as Record<string, unknown>).refreshAnnouncementsMs).toBeUndefined();
+    const on = harness();
+    await on.parse("speaker", "--node-name", "n1", "--refresh-announcements", "30s");
+    expect(on.calls[0]?.args).toMatchObject({ refreshAnnouncementsMs: 30_000 });
+    const short = harness();
+    expect(
+      (await short.parse("speaker", "--node-name", "n1", "--refresh-announcements", "500ms")).code,
+    ).toBe(1);
+    expect(short.err()).toContain("must be at least 1s");
+  });
+
   it("exits 1 when the config is invalid, printing nothing more than the report", async () => {
     const h = harness();
     expect(await h.parse("config", "validate", "bad.yaml")).toEqual({

@@ -3,6 +3,7 @@ import type { V1Service, V1ServiceSpec } from "@kubernetes/client-node";
 import { pino } from "pino";
 import { parseConfig, type Config } from "../../../src/config/index.js";
 import type { EventSink, EventTarget, EventType } from "../../../src/k8s/events.js";
+import type { IPMode } from "../../../src/adapters/service.js";
 import {
   ServiceController,
   type AssignmentWriter,
@@ -85,6 +86,7 @@ interface Write {
   service: string;
   ips?: readonly string[];
   pool?: string;
+  ipMode?: string;
 }
 
 /** The Services as the API server holds them, and fakes of the controller's ports. */
@@ -124,8 +126,12 @@ class FakeCluster implements AssignmentWriter, EventSink, ControllerObserver {
   }
 
   // ---- AssignmentWriter: applies the merge patch the real writer sends ------------------
-  write(svc: V1Service, ips: readonly string[], pool: string): Promise<void> {
-    return this.patch(svc, { op: "write", ips, pool });
+  write(svc: V1Service, ips: readonly string[], pool: string, ipMode: IPMode): Promise<void> {
+    return this.patch(svc, { op: "write", ips, pool, ipMode });
+  }
+
+  ipModes(name: string): (string | undefined)[] {
+    return (this.get(name).status?.loadBalancer?.ingress ?? []).map((i) => i.ipMode);
   }
 
   clear(svc: V1Service): Promise<void> {
@@ -148,7 +154,8 @@ class FakeCluster implements AssignmentWriter, EventSink, ControllerObserver {
     next.metadata = { ...next.metadata, annotations };
     next.status = {
       loadBalancer: {
-        ingress: w.op === "write" ? (w.ips ?? []).map((ip) => ({ ip, ipMode: "VIP" })) : undefined,
+        ingress:
+          w.op === "write" ? (w.ips ?? []).map((ip) => ({ ip, ipMode: w.ipMode })) : undefined,
       },
     };
     this.services.set(key, next);
@@ -944,6 +951,90 @@ describe("ServiceController: PreferDualStack gets its second family later", () =
       },
       { say: "x", put: [service("x")], want: { x: ["192.0.2.0"] } },
       { say: "x leaves", delete: "x", want: { p: ["192.0.2.3"] }, events: [], writes: 0 },
+    ]);
+  });
+});
+
+describe("ServiceController: ipMode (barelb.io/ip-mode)", () => {
+  it("writes the mode asked for with the IPs, once, and keeps the IPs on a bad value", async () => {
+    const h = new Harness(new FakeCluster(), config(pool("lan", ["192.0.2.0/30"])));
+    const c = h.cluster;
+    await runSteps(h, [
+      {
+        say: "no annotation: VIP",
+        put: [service("a")],
+        want: { a: ["192.0.2.0"] },
+        writes: 1,
+      },
+      {
+        say: "Proxy asked for (any case): the same IP, rewritten with ipMode Proxy",
+        edit: ["a", withAnnotation("barelb.io/ip-mode", "proxy")],
+        want: { a: ["192.0.2.0"] },
+        events: [],
+        writes: 1,
+      },
+      {
+        say: "nothing changes: no write",
+        edit: ["a", withAnnotation("barelb.io/ip-mode", "Proxy")],
+        want: { a: ["192.0.2.0"] },
+        writes: 0,
+      },
+      {
+        say: "a new Service asking for Proxy gets it with its first write",
+        put: [service("b", { annotations: { "barelb.io/ip-mode": "Proxy" } })],
+        want: { b: ["192.0.2.1"] },
+        writes: 1,
+      },
+      {
+        say: "a bad value: a Warning naming the annotation, the IP and mode kept",
+        edit: ["a", withAnnotation("barelb.io/ip-mode", "DSR")],
+        want: { a: ["192.0.2.0"] },
+        events: [["a", "AllocationFailed", "barelb.io/ip-mode"]],
+        writes: 0,
+      },
+      {
+        say: "a bad value on a new Service: no IP, told why",
+        put: [service("c", { annotations: { "barelb.io/ip-mode": "DSR" } })],
+        want: { c: [] },
+        events: [["c", "AllocationFailed", "must be VIP or Proxy"]],
+        writes: 0,
+      },
+      {
+        say: "the annotation removed: back to VIP",
+        edit: ["a", withAnnotation("barelb.io/ip-mode", undefined)],
+        want: { a: ["192.0.2.0"] },
+        writes: 1,
+      },
+    ]);
+    expect([c.ipModes("a"), c.ipModes("b")]).toEqual([["VIP"], ["Proxy"]]);
+    expect(c.failures).toEqual(["InvalidServiceRequest", "InvalidServiceRequest"]);
+  });
+
+  it("a status without ipMode (API server before 1.30) is not rewritten", async () => {
+    const c = new FakeCluster();
+    const a = service("a", { status: { ips: ["192.0.2.0"], pool: "lan" } });
+    for (const i of a.status?.loadBalancer?.ingress ?? []) delete i.ipMode;
+    c.put(a);
+    const h = new Harness(c, config(pool("lan", ["192.0.2.0/30"])));
+    await runSteps(h, [{ say: "a restart", restart: true, want: { a: ["192.0.2.0"] }, writes: 0 }]);
+  });
+
+  it("a restart keeps the IPs of a Service with a bad ipMode", async () => {
+    const c = new FakeCluster();
+    c.put(
+      service("a", {
+        status: { ips: ["192.0.2.0"], pool: "lan" },
+        annotations: { "barelb.io/ip-mode": "x" },
+      }),
+    );
+    const h = new Harness(c, config(pool("lan", ["192.0.2.0/30"])));
+    await runSteps(h, [
+      { say: "restart", restart: true, want: { a: ["192.0.2.0"] }, writes: 0 },
+      {
+        say: "another Service cannot take its IP",
+        put: [service("b", { spec: { loadBalancerIP: "192.0.2.0" } })],
+        want: { a: ["192.0.2.0"], b: [] },
+      },
     ]);
   });
 });

@@ -11,9 +11,13 @@ import {
   flatten,
   PACKET_BROADCAST,
   PACKET_HOST,
+  PACKET_MULTICAST,
   PACKET_OUTGOING,
+  unicastNeighborSolicitationFilter,
   type Instruction,
 } from "../../../src/dataplane/bpf.js";
+import { ICMPV6_NEIGHBOR_ADVERTISEMENT } from "../../../src/dataplane/ndp.js";
+import { ipv6Frame, solicitation } from "./fixtures.js";
 import { parseMac } from "../../../src/dataplane/ethernet.js";
 
 /**
@@ -82,6 +86,40 @@ describe("ARP request filter", () => {
       PACKET_HOST,
       false,
     ],
+  ])("%s: accepted = %s", (_name, frame, pktType, accepted) => {
+    expect(run(prog, frame, pktType) > 0).toBe(accepted);
+  });
+});
+
+describe("unicast Neighbor Solicitation filter", () => {
+  const prog = unicastNeighborSolicitationFilter();
+  const ns = ipv6Frame(solicitation("2001:db8::1:5", { dst: "target" }));
+  const na = Buffer.from(ns);
+  na[54] = ICMPV6_NEIGHBOR_ADVERTISEMENT;
+
+  it("is a valid program: every jump lands inside it, and it ends in returns", () => {
+    prog.forEach(([code, jt, jf], pc) => {
+      if ((code & 0x07) === op.BPF_JMP) {
+        expect(pc + 1 + jt).toBeLessThan(prog.length);
+        expect(pc + 1 + jf).toBeLessThan(prog.length);
+      }
+    });
+    expect(prog.at(-1)).toEqual([op.BPF_RET, 0, 0, 0]);
+  });
+
+  it.each([
+    ["a solicitation to this host's MAC (NUD)", ns, PACKET_HOST, true],
+    ["a solicitation to a multicast group (the ICMPv6 socket's)", ns, PACKET_MULTICAST, false],
+    ["a solicitation this host sends", ns, PACKET_OUTGOING, false],
+    ["an advertisement", na, PACKET_HOST, false],
+    [
+      "UDP over IPv6",
+      ipv6Frame(solicitation("2001:db8::1:5"), { nextHeader: 17 }),
+      PACKET_HOST,
+      false,
+    ],
+    ["a truncated frame", ns.subarray(0, 54), PACKET_HOST, false],
+    ["an ARP request", request, PACKET_HOST, false],
   ])("%s: accepted = %s", (_name, frame, pktType, accepted) => {
     expect(run(prog, frame, pktType) > 0).toBe(accepted);
   });

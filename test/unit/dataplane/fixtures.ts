@@ -32,10 +32,17 @@ export function arpRequest(
 /** A Neighbor Solicitation as the ICMPv6 socket delivers it. */
 export function solicitation(
   target: string,
-  opts: { src?: string; lla?: Uint8Array | null; hopLimit?: number; ifindex?: number } = {},
+  opts: {
+    src?: string;
+    /** Default: the target's solicited-node group; "target": unicast to the target (NUD). */
+    dst?: "target";
+    lla?: Uint8Array | null;
+    hopLimit?: number;
+    ifindex?: number;
+  } = {},
 ): ReceivedIcmp6 {
   const src = ip6(opts.src ?? "2001:db8::2");
-  const dst = solicitedNodeGroup(ip6(target));
+  const dst = opts.dst === "target" ? ip6(target) : solicitedNodeGroup(ip6(target));
   const lla = opts.lla === null ? undefined : (opts.lla ?? CLIENT_MAC);
   const payload = encodeNdpMessage(
     {
@@ -46,4 +53,23 @@ export function solicitation(
     { src, dst },
   );
   return { payload, src, dst, ifindex: opts.ifindex ?? ETH0.index, hopLimit: opts.hopLimit ?? 255 };
+}
+
+/** The whole Ethernet frame carrying `m`, as a packet socket reads it (padded to 60 bytes). */
+export function ipv6Frame(
+  m: ReceivedIcmp6,
+  opts: { dstMac?: Uint8Array; nextHeader?: number; pad?: number } = {},
+): Buffer {
+  const f = Buffer.alloc(14 + 40 + m.payload.length + (opts.pad ?? 0));
+  f.set(opts.dstMac ?? ETH0.mac, 0);
+  f.set(CLIENT_MAC, 6);
+  f.writeUInt16BE(0x86dd, 12);
+  f[14] = 0x60;
+  f.writeUInt16BE(m.payload.length, 18);
+  f[20] = opts.nextHeader ?? 58;
+  f[21] = m.hopLimit;
+  f.set(m.src, 22);
+  f.set(m.dst, 38);
+  f.set(m.payload, 54);
+  return f;
 }

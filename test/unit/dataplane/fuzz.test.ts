@@ -3,10 +3,10 @@ import { describe, expect, it } from "vitest";
 import { decodeArpFrame, encodeArpFrame } from "../../../src/dataplane/arp.js";
 import { PACKET_BROADCAST } from "../../../src/dataplane/bpf.js";
 import { icmpv6Checksum } from "../../../src/dataplane/checksum.js";
-import { decodeNdpMessage } from "../../../src/dataplane/ndp.js";
+import { decodeNdpMessage, icmp6FromFrame } from "../../../src/dataplane/ndp.js";
 import { OwnedSet } from "../../../src/dataplane/owned.js";
 import { answerArp, answerNeighborSolicitation } from "../../../src/dataplane/responders.js";
-import { arpRequest, ETH0, ip6, solicitation } from "./fixtures.js";
+import { arpRequest, ETH0, ip6, ipv6Frame, solicitation } from "./fixtures.js";
 
 /**
  * Random and mutated frames into the decoders and responders: 1.2 million inputs in all.
@@ -164,5 +164,19 @@ describe("fuzz: NDP", () => {
       { numRuns: RUNS },
     );
     expect(accepted).toBeGreaterThan(RUNS / 20);
+  });
+
+  it(`icmp6FromFrame and answerNeighborSolicitation on ${RUNS} mutated unicast frames`, () => {
+    const frame = ipv6Frame(solicitation("2001:db8::1:5", { dst: "target" }), { pad: 4 });
+    fc.assert(
+      fc.property(mutated(frame), (f) => {
+        const d = icmp6FromFrame(f);
+        if (!d.ok) return true;
+        if (d.value.payload.length + 54 > f.length) return false;
+        const out = answerNeighborSolicitation({ ...d.value, ifindex: ETH0.index }, ETH0, owned);
+        return out.action === "ignore" || out.ip === "2001:db8::1:5";
+      }),
+      { numRuns: RUNS },
+    );
   });
 });

@@ -7,9 +7,11 @@ import {
   encodeNdpMessage,
   ICMPV6_NEIGHBOR_ADVERTISEMENT,
   ICMPV6_NEIGHBOR_SOLICITATION,
+  icmp6FromFrame,
   solicitedAdvertisement,
   unsolicitedAdvertisement,
 } from "../../../src/dataplane/ndp.js";
+import { ipv6Frame, solicitation } from "./fixtures.js";
 
 const clientMac = parseMac("02:00:00:00:00:01") ?? new Uint8Array(6);
 const nodeMac = parseMac("02:00:00:00:00:0a") ?? new Uint8Array(6);
@@ -141,5 +143,31 @@ describe("Neighbor Advertisement", () => {
       ok: false,
       error: "solicited advertisement sent to a multicast address",
     });
+  });
+});
+
+describe("icmp6FromFrame", () => {
+  const m = solicitation("2001:db8::1:5", { dst: "target" });
+  const frame = ipv6Frame(m, { pad: 8 });
+
+  it("reads the message up to the IPv6 payload length, not the Ethernet padding", () => {
+    const d = icmp6FromFrame(frame);
+    expect(d.ok && d.value.payload.length).toBe(m.payload.length);
+    expect(d.ok && d.value.hopLimit).toBe(255);
+  });
+
+  const patched = (offset: number, value: number) => {
+    const f = Buffer.from(frame);
+    f[offset] = value;
+    return f;
+  };
+  it.each([
+    ["too short for IPv6", frame.subarray(0, 53)],
+    ["not IPv6 (EtherType)", patched(12, 0x08)],
+    ["IP version 4", patched(14, 0x45)],
+    ["an extension header first", ipv6Frame(m, { nextHeader: 0 })],
+    ["a payload length past the frame", patched(19, 200)],
+  ])("refuses %s", (_name, f) => {
+    expect(icmp6FromFrame(f).ok).toBe(false);
   });
 });

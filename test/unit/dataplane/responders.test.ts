@@ -1,12 +1,12 @@
 import { describe, expect, it } from "vitest";
 import { ARP_REPLY, decodeArpFrame } from "../../../src/dataplane/arp.js";
-import { PACKET_BROADCAST, PACKET_OUTGOING } from "../../../src/dataplane/bpf.js";
+import { PACKET_BROADCAST, PACKET_HOST, PACKET_OUTGOING } from "../../../src/dataplane/bpf.js";
 import { formatMac } from "../../../src/dataplane/ethernet.js";
 import { formatIPBytes } from "../../../src/net/ip.js";
-import { decodeNdpMessage } from "../../../src/dataplane/ndp.js";
+import { decodeNdpMessage, icmp6FromFrame } from "../../../src/dataplane/ndp.js";
 import { OwnedSet } from "../../../src/dataplane/owned.js";
 import { answerArp, answerNeighborSolicitation } from "../../../src/dataplane/responders.js";
-import { arpRequest, ETH0, ETH1, mac, solicitation } from "./fixtures.js";
+import { arpRequest, ETH0, ETH1, ipv6Frame, mac, solicitation } from "./fixtures.js";
 
 const { owned } = OwnedSet.from([
   ["192.0.2.40", {}],
@@ -60,6 +60,18 @@ describe("answerArp", () => {
       PACKET_BROADCAST,
       "not-for-this-host",
     ],
+    [
+      "a probe (RFC 5227: sender IP 0.0.0.0), defended as the kernel does",
+      arpRequest("192.0.2.40", { senderIp: "0.0.0.0" }),
+      PACKET_BROADCAST,
+      "reply",
+    ],
+    [
+      "a NUD probe: unicast to this interface (pkttype host)",
+      arpRequest("192.0.2.40", { dst: ETH0.mac }),
+      PACKET_HOST,
+      "reply",
+    ],
     ["garbage", Buffer.alloc(60, 0xab), PACKET_BROADCAST, "malformed"],
     ["an empty frame", Buffer.alloc(0), PACKET_BROADCAST, "malformed"],
   ])("%s → %s", (_name, frame, pktType, expected) => {
@@ -109,6 +121,11 @@ describe("answerNeighborSolicitation", () => {
     ],
     [
       "a duplicate address probe",
+      solicitation("2001:db8::1:5", { src: "::", dst: "target", lla: null }),
+      "malformed",
+    ],
+    [
+      "a duplicate address probe to the group",
       solicitation("2001:db8::1:5", { src: "::", lla: null }),
       "no-source-link-address",
     ],
@@ -118,6 +135,36 @@ describe("answerNeighborSolicitation", () => {
   ])("%s → %s", (_name, m, reason) => {
     const out = answerNeighborSolicitation(m, ETH0, owned);
     expect(out.action === "reply" ? "reply" : out.reason).toBe(reason);
+  });
+
+  it.each([
+    ["with", {}],
+    ["without", { lla: null }],
+  ] as const)(
+    "answers a unicast solicitation (NUD) %s the source link-layer option",
+    (_name, opts) => {
+      const m = solicitation("2001:db8::1:5", { dst: "target", ...opts });
+      const out = answerNeighborSolicitation(m, ETH0, owned);
+      expect(out.action).toBe("reply");
+      if (out.action !== "reply") return;
+      expect(formatIPBytes(6, out.dst)).toBe("2001:db8::2");
+      expect(formatIPBytes(6, out.src)).toBe("2001:db8::1:5");
+    },
+  );
+
+  it("answers a unicast solicitation read from a whole frame by the packet socket", () => {
+    const m = solicitation("2001:db8::1:5", { dst: "target" });
+    const d = icmp6FromFrame(ipv6Frame(m, { pad: 6 }));
+    expect(d.ok).toBe(true);
+    if (!d.ok) return;
+    expect(d.value).toEqual({
+      payload: new Uint8Array(m.payload),
+      src: m.src,
+      dst: m.dst,
+      hopLimit: 255,
+    });
+    const out = answerNeighborSolicitation({ ...d.value, ifindex: ETH0.index }, ETH0, owned);
+    expect(out.action).toBe("reply");
   });
 
   it("drops a corrupted message (checksum)", () => {

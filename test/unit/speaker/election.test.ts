@@ -115,6 +115,95 @@ describe("election", () => {
     );
   });
 
+  describe("preferred node (barelb.io/preferred-node)", () => {
+    const ips = ["192.0.2.40", "192.0.2.41", "192.0.2.42", "192.0.2.43", "2001:db8::1:5"];
+    /** A node the hash would not pick for `ip`, so a preference is visible. */
+    const loser = (ip: string) =>
+      ["n1", "n2", "n3"].find((n) => n !== hashWinner(ip, ["n1", "n2", "n3"])) ?? "";
+    const sel = [{ matchLabels: { zone: "a" }, matchExpressions: [] }];
+
+    it.each([
+      [
+        "an eligible member: it announces",
+        (ip: string) => loser(ip),
+        all,
+        members,
+        [],
+        "preferred",
+      ],
+      [
+        "not a live member: the hash among the others",
+        () => "n2",
+        all,
+        new Set(["n1", "n3"]),
+        [],
+        ["n1", "n3"],
+      ],
+      [
+        "labelled exclude-from-external-load-balancers: the hash among the others",
+        () => "n1",
+        nodes(node("n1", { [EXCLUDE_LABEL]: "" }), node("n2"), node("n3")),
+        members,
+        [],
+        ["n2", "n3"],
+      ],
+      [
+        "not selected by the pool's node-selectors: the hash among those selected",
+        () => "n2",
+        all,
+        members,
+        sel,
+        ["n1", "n3"],
+      ],
+      ["unknown (no such node): the hash", () => "n9", all, members, [], ["n1", "n2", "n3"]],
+      ["empty: the hash", () => "", all, members, [], ["n1", "n2", "n3"]],
+    ] as const)("preferred node %s", (_why, prefer, ns, m, selectors, expected) => {
+      for (const ip of ips) {
+        const p = prefer(ip);
+        const o = elect([ipf(ip, [svc("ns/a", { preferredNode: p })], selectors)], ns, m).get(ip);
+        expect(o?.owner).toBe(expected === "preferred" ? p : hashWinner(ip, [...expected]));
+      }
+    });
+
+    it("counts the candidates as without a preference", () => {
+      const ip = "192.0.2.40";
+      expect(
+        elect([ipf(ip, [svc("ns/a", { preferredNode: loser(ip) })])], all, members).get(ip),
+      ).toEqual({ ip, owner: loser(ip), candidates: 3 });
+    });
+
+    it("a Local Service's preferred node without a ready endpoint: the nodes with one", () => {
+      const local = svc("ns/a", {
+        local: true,
+        endpointNodes: new Set(["n2"]),
+        preferredNode: "n1",
+      });
+      expect(elect([ipf("192.0.2.40", [local])], all, members).get("192.0.2.40")?.owner).toBe("n2");
+    });
+
+    it("shared IP: the first eligible preference by Service key; an idle Service's does not count", () => {
+      const ip = "192.0.2.40";
+      const a = svc("ns/a", { preferredNode: "n2" });
+      const b = svc("ns/b", { preferredNode: "n3" });
+      const idle = svc("ns/0", {
+        preferredNode: "n1",
+        readyEndpoints: 0,
+        endpointNodes: new Set(),
+      });
+      expect(elect([ipf(ip, [b, a, idle])], all, members).get(ip)?.owner).toBe("n2");
+      expect(elect([ipf(ip, [b, a])], all, new Set(["n1", "n3"])).get(ip)?.owner).toBe("n3");
+    });
+
+    it("moves back to the preferred node once it is eligible again", () => {
+      const ip = "192.0.2.41";
+      const p = loser(ip);
+      const facts = [ipf(ip, [svc("ns/a", { preferredNode: p })])];
+      const without = new Set([...members].filter((n) => n !== p));
+      expect(elect(facts, all, without).get(ip)?.owner).not.toBe(p);
+      expect(elect(facts, all, members).get(ip)?.owner).toBe(p);
+    });
+  });
+
   const ipArb = fc.integer({ min: 1, max: 254 }).map((i) => `198.51.100.${i}`);
   const namesArb = fc.uniqueArray(fc.stringMatching(/^[a-z][a-z0-9-]{0,8}$/), {
     minLength: 1,

@@ -102,6 +102,31 @@ describe("speaker world", () => {
     ]);
     expect(ips.get("2001:db8::1:5")?.pool).toBe("v6");
   });
+
+  it("reads each Service's preferred node (barelb.io/preferred-node, trimmed; empty is none)", () => {
+    const withPreference = (name: string, ip: string, value: string): V1Service => {
+      const s = service(name, [ip]);
+      return {
+        ...s,
+        metadata: { ...s.metadata, annotations: { "barelb.io/preferred-node": value } },
+      };
+    };
+    const ips = announcedIPs(
+      [
+        withPreference("a", "192.0.2.40", " n2 "),
+        withPreference("b", "192.0.2.41", ""),
+        service("c", ["192.0.2.42"]),
+      ],
+      endpointSummaries([]),
+      config,
+      undefined,
+    );
+    expect([...ips.values()].map((i) => i.services[0]?.preferredNode)).toEqual([
+      "n2",
+      undefined,
+      undefined,
+    ]);
+  });
 });
 
 // ---- the slim cache copies ------------------------------------------------------------------
@@ -112,6 +137,7 @@ const annotationKey = fc.constantFrom(
   "barelb.io/ip-allocated-from-pool",
   "metallb.universe.tf/ip-allocated-from-pool",
   "barelb.io/allow-shared-ip",
+  "barelb.io/preferred-node",
   "kubectl.kubernetes.io/last-applied-configuration",
   "example.com/other",
 );
