@@ -2,6 +2,7 @@ import { Counter, Gauge, type Registry } from "prom-client";
 import type { PoolStats } from "../allocator/allocator.js";
 import { familyName } from "../net/ip.js";
 import type { ControllerObserver } from "./service-controller.js";
+import { SETUP_WARNING_KINDS, type SetupWarning } from "./setup-warnings.js";
 
 /** The controller's Prometheus metrics, registered on the registry passed in. */
 export class ControllerMetrics implements ControllerObserver {
@@ -11,6 +12,7 @@ export class ControllerMetrics implements ControllerObserver {
   readonly leader: Gauge;
   readonly servicesWithIP: Gauge;
   readonly statusWrites: Counter;
+  readonly setupWarnings: Gauge<"kind">;
 
   constructor(registry: Registry) {
     const registers = [registry];
@@ -47,10 +49,23 @@ export class ControllerMetrics implements ControllerObserver {
       help: "Service status patches made by the controller",
       registers,
     });
+    this.setupWarnings = new Gauge({
+      name: "barelb_config_warnings",
+      help: "Things a valid setup gets wrong, by kind: addresses a pool shares with a node or the API server, nodes all excluded",
+      labelNames: ["kind"],
+      registers,
+    });
+    for (const kind of SETUP_WARNING_KINDS) this.setupWarnings.set({ kind }, 0);
   }
 
   allocationFailed(code: string): void {
     this.allocationFailures.inc({ reason: code });
+  }
+
+  updateSetupWarnings(found: readonly SetupWarning[]): void {
+    for (const kind of SETUP_WARNING_KINDS) {
+      this.setupWarnings.set({ kind }, found.find((w) => w.kind === kind)?.count ?? 0);
+    }
   }
 
   updatePools(stats: readonly PoolStats[], services: number): void {

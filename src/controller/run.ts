@@ -13,6 +13,7 @@ import { ControllerMetrics } from "./metrics.js";
 import { serviceKey } from "../adapters/service.js";
 import { ServiceController } from "./service-controller.js";
 import { ServiceStatusWriter } from "./status-writer.js";
+import { watchSetup } from "./setup-watch.js";
 
 /**
  * `barelb controller`: watches the pool ConfigMap and all Services; the leader (Lease
@@ -78,6 +79,7 @@ export function runController(opts: ControllerOptions, stop: AbortSignal): Contr
     registry,
     log,
     onLoaded: (config) => {
+      setup.check(config, session !== null);
       if (session === null) return;
       for (const key of session.ctrl.setConfig(config)) session.queue.add(key);
       metrics.updatePools(session.ctrl.allocator.stats(), countAssigned(session.ctrl));
@@ -99,6 +101,17 @@ export function runController(opts: ControllerOptions, stop: AbortSignal): Contr
         `config refused, the previous one stays in force: ${summary}`,
       );
     },
+  });
+
+  // ---- Nodes: a pool holding a node's or the API server's address, every node excluded ----
+  const setup = watchSetup({
+    client,
+    namespace,
+    configMap: opts.configMap,
+    events,
+    metrics,
+    log,
+    current: () => ({ config: poolConfig.current(), leading: session !== null }),
   });
 
   // ---- Services ----------------------------------------------------------------------
@@ -139,6 +152,7 @@ export function runController(opts: ControllerOptions, stop: AbortSignal): Contr
       isRestored = true;
       restoredNow();
       metrics.updatePools(ctrl.allocator.stats(), countAssigned(ctrl));
+      setup.check(config, true);
       await queue.run(
         lost,
         async (key) => {
@@ -153,6 +167,7 @@ export function runController(opts: ControllerOptions, stop: AbortSignal): Contr
     } finally {
       session = null;
       isRestored = false;
+      setup.forget();
       metrics.leader.set(0);
     }
   }
@@ -197,7 +212,7 @@ export function runController(opts: ControllerOptions, stop: AbortSignal): Contr
     } finally {
       // Each step bounded: an API server that does not answer cannot hold the stop.
       await steps.run("stop the watches", 1_000, () =>
-        Promise.all([services.stop(), poolConfig.stop()]),
+        Promise.all([services.stop(), poolConfig.stop(), setup.stop()]),
       );
       await steps.run("write the last Events", 1_000, (signal) => events.flush(signal));
       await steps.run("close the metrics server", 500, (signal) => closeHttpServer(server, signal));

@@ -173,6 +173,7 @@ const NEEDED = {
     cluster: {
       "core/services": ["get", "list", "watch"],
       "core/services/status": ["patch", "update"],
+      "core/nodes": ["get", "list", "watch"],
       "core/events": ["create", "patch"],
     },
     namespace: {
