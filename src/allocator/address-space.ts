@@ -85,6 +85,7 @@ export class AddressSpace {
   private readonly freed = new Set<bigint>();
   private readonly heap = new BigIntHeap();
   private readonly isHeld: (v: bigint) => boolean;
+  private readonly isReserved: (v: bigint) => boolean;
   /** Distinct addresses of this space currently held (maintained by take/release). */
   inUse = 0;
 
@@ -93,6 +94,8 @@ export class AddressSpace {
     ranges: readonly { readonly start: bigint; readonly end: bigint }[],
     avoidBuggy: boolean,
     isHeld: (v: bigint) => boolean,
+    /** Never handed out by `lowestFree` (a node's or the API server's address); fixed for the space's life. */
+    isReserved: (v: bigint) => boolean = () => false,
   ) {
     this.family = family;
     this.avoidBuggy = avoidBuggy && family === 4;
@@ -101,6 +104,7 @@ export class AddressSpace {
     this.ends = sorted.map((r) => r.end);
     this.next = [...this.starts];
     this.isHeld = isHeld;
+    this.isReserved = isReserved;
   }
 
   /** Index of the range holding `v`, or -1. */
@@ -138,7 +142,7 @@ export class AddressSpace {
       const end = this.ends[i] as bigint;
       let p = this.next[i] as bigint;
       if (fromFreed !== undefined && fromFreed < p) return fromFreed;
-      while (p <= end && (this.isHeld(p) || this.isAvoided(p))) p++;
+      while (p <= end && (this.isHeld(p) || this.isAvoided(p) || this.isReserved(p))) p++;
       this.next[i] = p;
       if (p <= end) return fromFreed !== undefined && fromFreed < p ? fromFreed : p;
       if (i === this.firstOpen) this.firstOpen = i + 1;
@@ -164,6 +168,7 @@ export class AddressSpace {
     let next = this.next[i] as bigint;
     if (v >= next) return;
     if (v !== next - 1n) {
+      if (this.isReserved(v)) return; // below the hint and never handed out: nothing to keep
       this.freed.add(v);
       this.heap.push(v);
       if (this.heap.size > 2 * this.freed.size + 64) this.heap.reset(this.freed);
@@ -174,7 +179,7 @@ export class AddressSpace {
     next = v;
     while (next > start) {
       const prev = next - 1n;
-      if (this.freed.delete(prev) || this.isAvoided(prev)) next = prev;
+      if (this.freed.delete(prev) || this.isAvoided(prev) || this.isReserved(prev)) next = prev;
       else break;
     }
     this.next[i] = next;

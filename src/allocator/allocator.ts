@@ -162,6 +162,9 @@ export class Allocator {
   /** Holdings per non-empty sharing key. */
   private readonly bySharingKey = new Map<string, Set<Holding>>();
   private pools: PoolState[] = [];
+  private config: Config;
+  /** Addresses never picked automatically: nodes' and the API server's (see `setReserved`). */
+  private reserved: Record<IPFamily, Set<bigint>> = { 4: new Set(), 6: new Set() };
   private poolsByName = new Map<string, PoolState>();
   /** `pools` sorted by priority, then file order. */
   private ordered: PoolState[] = [];
@@ -172,6 +175,7 @@ export class Allocator {
   };
 
   constructor(config: Config) {
+    this.config = config;
     this.installPools(config);
   }
 
@@ -329,6 +333,7 @@ export class Allocator {
    * unless a Service's annotation names the old name).
    */
   setConfig(config: Config): Eviction[] {
+    this.config = config;
     this.installPools(config);
     const evictions: Eviction[] = [];
     for (const e of this.services.values()) {
@@ -363,6 +368,26 @@ export class Allocator {
     return evictions;
   }
 
+  /**
+   * Addresses the allocator never picks by itself (nodes' own and the API server's): a
+   * Service that asks for one by `loadBalancerIP` still gets it, and one that holds one keeps
+   * it (an assigned IP never moves). Returns true when the set changed, so pending Services
+   * may be retried (one of these may have been freed for them).
+   */
+  setReserved(ips: readonly IP[]): boolean {
+    const next: Record<IPFamily, Set<bigint>> = { 4: new Set(), 6: new Set() };
+    for (const ip of ips) next[ip.family].add(ip.value);
+    const same = ([4, 6] as const).every(
+      (f) =>
+        next[f].size === this.reserved[f].size &&
+        [...next[f]].every((v) => this.reserved[f].has(v)),
+    );
+    if (same) return false;
+    this.reserved = next;
+    this.setConfig(this.config); // rebuilds the address spaces; nothing is evicted by it
+    return true;
+  }
+
   // ---- internals -----------------------------------------------------------------------
 
   private installPools(config: Config): void {
@@ -370,11 +395,13 @@ export class Allocator {
       const spaces: Partial<Record<IPFamily, AddressSpace>> = {};
       for (const family of pool.families) {
         const held = this.held[family];
+        const reserved = this.reserved[family];
         spaces[family] = new AddressSpace(
           family,
           pool.addresses.filter((b) => b.family === family),
           pool.avoidBuggyIPs,
           (v) => held.has(v),
+          (v) => reserved.has(v),
         );
       }
       return {

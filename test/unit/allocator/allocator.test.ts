@@ -748,3 +748,36 @@ describe("reasons catalogue", () => {
     expect(reasonCodes).toContain("PoolExhausted");
   });
 });
+
+describe("reserved addresses (a node's or the API server's): never picked by the allocator", () => {
+  const ip = (t: string) => {
+    const r = parseIP(t);
+    if (!r.ok) throw new Error(r.error);
+    return r.value;
+  };
+
+  it("runs in order", () => {
+    const a = new Allocator(testPool);
+    run(a, [
+      { say: "s1 takes .4", allocate: svc("s1"), want: ["192.0.2.4"] },
+      { say: "s2 takes .5", allocate: svc("s2"), want: ["192.0.2.5"] },
+    ]);
+    expect(a.setReserved([ip("192.0.2.4"), ip("192.0.2.6")])).toBe(true);
+    expect(a.setReserved([ip("192.0.2.6"), ip("192.0.2.4")])).toBe(false);
+    expect(a.get("default/s1")?.ips).toEqual(["192.0.2.4"]);
+    run(a, [
+      { say: "s3 skips the reserved .6", allocate: svc("s3"), want: ["192.0.2.7"] },
+      { say: "s1 frees .4 (reserved)", release: "default/s1" },
+      { say: "s2 frees .5", release: "default/s2" },
+      { say: "s4 gets .5, not the reserved .4", allocate: svc("s4"), want: ["192.0.2.5"] },
+      { say: "s5: only reserved ones are left", allocate: svc("s5"), want: "PoolExhausted" },
+      {
+        say: "s6 may still ask for a reserved one by name",
+        allocate: svc("s6", { requestedIPs: ["192.0.2.6"] }),
+        want: ["192.0.2.6"],
+      },
+    ]);
+    expect(a.setReserved([])).toBe(true);
+    run(a, [{ say: "s5 gets .4 once it is no node's", allocate: svc("s5"), want: ["192.0.2.4"] }]);
+  });
+});
