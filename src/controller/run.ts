@@ -16,9 +16,10 @@ import { ServiceStatusWriter } from "./status-writer.js";
 import { watchSetup } from "./setup-watch.js";
 
 /**
- * `barelb controller`: watches the pool ConfigMap and all Services; the leader (Lease
- * `barelb-controller`) restores existing assignments, then reconciles Services one at a
- * time. Standbys keep their caches warm so a takeover starts at once.
+ * `barelb controller`: watches the pool ConfigMap, all Services and Nodes (setup warnings,
+ * addresses never picked); the leader (Lease `barelb-controller`) restores existing
+ * assignments, then reconciles Services one at a time. Standbys keep their caches warm so a
+ * takeover starts at once.
  */
 
 export interface ControllerOptions {
@@ -112,6 +113,10 @@ export function runController(opts: ControllerOptions, stop: AbortSignal): Contr
     metrics,
     log,
     current: () => ({ config: poolConfig.current(), leading: session !== null }),
+    onNodes: () => {
+      if (session?.ctrl.allocator.setReserved(setup.reserved()) !== true) return;
+      for (const p of session.ctrl.pendingKeys()) session.queue.add(p);
+    },
   });
 
   // ---- Services ----------------------------------------------------------------------
@@ -132,7 +137,10 @@ export function runController(opts: ControllerOptions, stop: AbortSignal): Contr
   async function lead(lost: AbortSignal): Promise<void> {
     metrics.leader.set(1);
     try {
-      await Promise.race([Promise.all([services.synced, poolConfig.loaded]), aborted(lost)]);
+      await Promise.race([
+        Promise.all([services.synced, poolConfig.loaded, setup.synced]),
+        aborted(lost),
+      ]);
       const config = poolConfig.current();
       if (lost.aborted || config === null) return;
       const ctrl = new ServiceController({
@@ -148,6 +156,7 @@ export function runController(opts: ControllerOptions, stop: AbortSignal): Contr
       // Decisions are synchronous and in order; only the API writes of up to 16 overlap.
       const queue = new WorkQueue<string>({ baseDelayMs: 200, maxDelayMs: 60_000, workers: 16 });
       for (const key of ctrl.restore()) queue.add(key);
+      ctrl.allocator.setReserved(setup.reserved());
       session = { ctrl, queue };
       isRestored = true;
       restoredNow();

@@ -117,6 +117,16 @@ function poolHolding(config: Config, text: string): { pool: string; ip: string }
   return null;
 }
 
+/** Every node address and API server address, parsed (the allocator never picks these). */
+export function reservedAddresses(nodes: readonly NodeFacts[], apiServer: readonly string[]): IP[] {
+  const out: IP[] = [];
+  for (const text of [...nodes.flatMap((n) => n.addresses), ...apiServer]) {
+    const r = parseIP(text.trim());
+    if (r.ok) out.push(r.value);
+  }
+  return out;
+}
+
 /** The API server's address from the client's server URL, when it is an IP literal. */
 export function apiServerAddresses(server: string): string[] {
   let host: string;

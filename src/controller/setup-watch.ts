@@ -1,6 +1,7 @@
 import type { V1ConfigMap, V1Node } from "@kubernetes/client-node";
 import type { Logger } from "pino";
 import type { Config } from "../config/types.js";
+import type { IP } from "../net/ip.js";
 import { RESOURCES, resourcePath, type KubeClient } from "../k8s/api.js";
 import type { EventSink } from "../k8s/events.js";
 import { watchResource, type WatchedResource } from "../k8s/informer.js";
@@ -9,6 +10,7 @@ import {
   apiServerAddresses,
   EXCLUDE_LABEL,
   nodeFacts,
+  reservedAddresses,
   setupWarnings,
   type SetupWarning,
 } from "./setup-warnings.js";
@@ -21,6 +23,10 @@ import {
 export interface SetupWatch {
   /** Checks again (after a config change, or once leading). `leading` false: gauge only. */
   check(config: Config | null, leading: boolean): void;
+  /** Resolves once Nodes have been listed. */
+  readonly synced: Promise<void>;
+  /** Nodes' and the API server's addresses, for `Allocator.setReserved`. */
+  reserved(): IP[];
   /** Forgets what was said, so a new leader says it again. */
   forget(): void;
   stop(): Promise<void>;
@@ -34,6 +40,8 @@ export function watchSetup(opts: {
   metrics: ControllerMetrics;
   log: Logger;
   current: () => { config: Config | null; leading: boolean };
+  /** Called after Nodes changed and were checked (to hand `reserved()` to the allocator). */
+  onNodes: () => void;
 }): SetupWatch {
   const { client, log } = opts;
   const apiServer = apiServerAddresses(client.credentials.server);
@@ -45,6 +53,7 @@ export function watchSetup(opts: {
       timer = undefined;
       const { config, leading } = opts.current();
       check(config, leading);
+      opts.onNodes();
     }, 200);
   };
   const nodes: WatchedResource<V1Node> = watchResource<V1Node>({
@@ -108,7 +117,9 @@ export function watchSetup(opts: {
   }
 
   return {
+    synced: nodes.synced,
     check,
+    reserved: () => (synced ? reservedAddresses(nodes.cache.list().map(nodeFacts), apiServer) : []),
     forget: () => (said = new Set()),
     stop: () => {
       clearTimeout(timer);

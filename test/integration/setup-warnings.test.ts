@@ -17,7 +17,8 @@ import {
 
 // The controller's warnings about setups that are valid but fail silently, from real Node
 // objects. Nodes are cluster-wide: the "every node excluded" step assumes no other file of
-// the shared API server leaves Nodes without the label (none registers Nodes there today).
+// the shared API server leaves Nodes without the label (none registers Nodes there today),
+// and the Nodes' addresses are in no other file's pool (every controller of the run skips them).
 
 const kc = integrationKubeConfig();
 
@@ -51,14 +52,14 @@ describe.runIf(kc !== null)("controller warnings about the setup, on a real API 
     await putConfig(
       core,
       ns,
-      pools("- name: lan", "  protocol: layer2", "  addresses: [192.0.2.64/28]"),
+      pools("- name: lan", "  protocol: layer2", "  addresses: [198.51.100.128/28]"),
     );
     dir = await mkdtemp(join(tmpdir(), "barelb-it-warn-"));
     const kubeconfig = join(dir, "kubeconfig");
     await writeFile(kubeconfig, admin.exportConfig());
     await registerNodes(kubeconfig, [
-      { name: names[0] ?? "", ipv4: "192.0.2.70", ipv6: "2001:db8::a" },
-      { name: names[1] ?? "", ipv4: "192.0.2.200", ipv6: "2001:db8::b" },
+      { name: names[0] ?? "", ipv4: "198.51.100.128", ipv6: "2001:db8:77::a" },
+      { name: names[1] ?? "", ipv4: "198.51.100.200", ipv6: "2001:db8:77::b" },
     ]);
     ctl = startTestController(admin, { namespace: ns, lbClass: svc.lbClass });
     await ctl.handle.restored;
@@ -71,12 +72,23 @@ describe.runIf(kc !== null)("controller warnings about the setup, on a real API 
   });
 
   it("warns on the ConfigMap when a pool holds a node's address", async () => {
-    const ev = await svc.waitEvent("barelb-config", "PoolOverlapsNode", "192.0.2.70");
+    const ev = await svc.waitEvent("barelb-config", "PoolOverlapsNode", "198.51.100.128");
     expect(ev.type).toBe("Warning");
-    expect(ev.message).toContain(`pool "lan" holds 192.0.2.70, node ${names[0]}'s address`);
-    expect(ev.message).not.toContain("192.0.2.200");
+    expect(ev.message).toContain(`pool "lan" holds 198.51.100.128, node ${names[0]}'s address`);
+    expect(ev.message).not.toContain("198.51.100.200");
     await waitGauge("PoolOverlapsNode", 1);
     await waitGauge("AllNodesExcluded", 0);
+  });
+
+  it("never hands out a node's address by itself, but gives it to a Service that asks", async () => {
+    await svc.create("first");
+    expect(await svc.waitIPs("first", (ips) => ips.length === 1, "an IP")).toEqual([
+      "198.51.100.129",
+    ]);
+    await svc.create("asks", { loadBalancerIP: "198.51.100.128" });
+    expect(await svc.waitIPs("asks", (ips) => ips.length === 1, "an IP")).toEqual([
+      "198.51.100.128",
+    ]);
   });
 
   it("warns when every node carries the exclude label, and stops when one does not", async () => {
