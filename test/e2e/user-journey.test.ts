@@ -66,12 +66,14 @@ describe.runIf(prereqs("user-journey e2e", ["root", "ip", "arping", "setpriv", "
       );
       const body = await k.until("curl to reach a pod", 60_000, () => k.curl(url));
       expect(body).toMatch(/^hello from sample-\S+ on node-\d$/);
-      // Requests spread over both pods, wherever they run.
+      // Requests spread over both pods, wherever they run, once the second is Ready too (the
+      // first curl can come as soon as one pod is).
       const seen = new Set<string>();
-      for (let i = 0; i < 20 && seen.size < 2; i++) {
+      await k.until("curl to reach both pods", 60_000, async () => {
         const b = await k.curl(url);
         if (b !== undefined) seen.add(b);
-      }
+        return seen.size >= 2 ? true : undefined;
+      });
       expect(seen.size).toBe(2);
     });
 
