@@ -7,7 +7,7 @@ import { EventRecorder } from "../k8s/events.js";
 import { watchResource } from "../k8s/informer.js";
 import { LeaderElector } from "../k8s/leader-election.js";
 import { closeHttpServer, startHttpServer } from "../observability/http.js";
-import { StopSteps } from "../util/stopping.js";
+import { StopSteps, whenAborted } from "../util/stopping.js";
 import { WorkQueue } from "../util/workqueue.js";
 import { ControllerMetrics } from "./metrics.js";
 import { serviceKey } from "../adapters/service.js";
@@ -139,7 +139,7 @@ export function runController(opts: ControllerOptions, stop: AbortSignal): Contr
     try {
       await Promise.race([
         Promise.all([services.synced, poolConfig.loaded, setup.synced]),
-        aborted(lost),
+        whenAborted(lost),
       ]);
       const config = poolConfig.current();
       if (lost.aborted || config === null) return;
@@ -215,7 +215,7 @@ export function runController(opts: ControllerOptions, stop: AbortSignal): Contr
         await elector.run(stop, { onStartedLeading: lead, onStoppedLeading: () => undefined });
       } else {
         const work = lead(stop);
-        await Promise.race([work, aborted(stop)]);
+        await Promise.race([work, whenAborted(stop)]);
         await steps.run("the work to finish", 2_000, () => work);
       }
     } finally {
@@ -241,11 +241,4 @@ export function runController(opts: ControllerOptions, stop: AbortSignal): Contr
 
 function countAssigned(ctrl: ServiceController): number {
   return ctrl.allocator.size;
-}
-
-function aborted(signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal.aborted) resolve();
-    else signal.addEventListener("abort", () => resolve(), { once: true });
-  });
 }

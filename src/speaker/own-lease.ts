@@ -1,5 +1,6 @@
 import type { Logger } from "pino";
 import { ApiError, RESOURCES, resourcePath, type KubeClient } from "../k8s/api.js";
+import { whenAborted } from "../util/stopping.js";
 import { microTimeNow, type LeaseJson } from "../k8s/microtime.js";
 
 /**
@@ -236,10 +237,7 @@ export class OwnLease {
     clearTimeout(this.checkTimer);
     // A check in flight is not waited for: its answer changes nothing any more.
     const signal = AbortSignal.timeout(timeoutMs);
-    await Promise.race([
-      this.inFlight,
-      new Promise<void>((resolve) => signal.addEventListener("abort", () => resolve())),
-    ]);
+    await Promise.race([this.inFlight, whenAborted(signal)]);
     if (!remove) return;
     try {
       await this.client.delete(this.path(this.name), { signal });

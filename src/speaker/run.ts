@@ -17,7 +17,7 @@ import { EventRecorder } from "../k8s/events.js";
 import type { LeaseJson } from "../k8s/microtime.js";
 import { watchResource, type WatchedResource } from "../k8s/informer.js";
 import { closeHttpServer, startHttpServer } from "../observability/http.js";
-import { StopSteps } from "../util/stopping.js";
+import { StopSteps, whenAborted } from "../util/stopping.js";
 import type { ElectedOwner, NodeFacts } from "./election.js";
 import { HeartbeatTransport } from "./heartbeat.js";
 import { HeartbeatKeyFile } from "./heartbeat-keys.js";
@@ -247,10 +247,7 @@ export function runSpeaker(opts: SpeakerOptions, stop: AbortSignal): SpeakerHand
   const done = (async () => {
     // Every wait of the start-up on the API server ends with the stop, which then undoes what
     // was started so far: a speaker stopped while the API server is silent exits in time.
-    const stopped = new Promise<typeof STOPPED>((resolve) => {
-      if (stop.aborted) resolve(STOPPED);
-      else stop.addEventListener("abort", () => resolve(STOPPED), { once: true });
-    });
+    const stopped = whenAborted(stop).then((): typeof STOPPED => STOPPED);
     const orStop = <T>(p: Promise<T>): Promise<T | typeof STOPPED> => Promise.race([p, stopped]);
     let interfaces: NetlinkInterfaces | undefined;
     let transport: HeartbeatTransport | undefined;
