@@ -90,9 +90,18 @@ log "podman build $tag for $PLATFORM on $base"
 # OCI runtime, so neither crun's "cgroups in hybrid mode not supported" nor the rlimits that
 # runc cannot raise without CAP_SYS_RESOURCE get in the way (BARELB_BUILD_ISOLATION=oci to
 # use the configured runtime instead).
-podman build --platform "$PLATFORM" --pull=never --network host \
-  --isolation "${BARELB_BUILD_ISOLATION:-chroot}" "${mounts[@]}" \
-  --build-arg NODE_IMAGE="$base" --iidfile "$work/iid" -f "$REPO_ROOT/Dockerfile" "$REPO_ROOT" >&2
+# One retry: the chroot runner now and then fails to start a RUN step with "Close_Fd sealing
+# memfd copy: Device or resource busy" (seen once in a CI run, the step itself never ran). A
+# real error fails twice; the steps already done come from the layer cache the second time.
+build() {
+  podman build --platform "$PLATFORM" --pull=never --network host \
+    --isolation "${BARELB_BUILD_ISOLATION:-chroot}" "${mounts[@]}" \
+    --build-arg NODE_IMAGE="$base" --iidfile "$work/iid" -f "$REPO_ROOT/Dockerfile" "$REPO_ROOT" >&2
+}
+if ! build; then
+  log "podman build failed; trying once more (finished steps are cached)"
+  build
+fi
 id=$(<"$work/iid")
 log "built $id for $PLATFORM in $((SECONDS - started)) s"
 
