@@ -7,7 +7,7 @@
 #   - the data-plane addon loads (the module the speaker uses, dist/dataplane/native.js), and
 #     so does the netlink package's prebuilt binary;
 #   - `barelb config validate` accepts config/pool-configmap.yaml;
-#   - the modules of `barelb controller` and `barelb speaker` load, and
+#   - the modules of `barelb controller`, `barelb speaker` and `barelb status` load, and
 #     @kubernetes/client-node is not loaded by any of them.
 #
 #   scripts/image/smoke.sh [--platform P] [--archive PATH]
@@ -124,7 +124,7 @@ check "netlink's binary for this platform loads" "^createNetlink function\$" nod
 const nl = await import("netlink/dist/netlink.js");
 console.log("createNetlink", typeof nl.createNetlink);'
 check "barelb config validate" "." node /app/dist/cli/main.js config validate /tmp/smoke/pool-configmap.yaml
-# The modules behind `barelb controller` and `barelb speaker` (and the CLI), loaded as those
+# The modules behind `barelb controller`, `barelb speaker` and `barelb status` (and the CLI), loaded as those
 # commands load them; none of them may load @kubernetes/client-node.
 # shellcheck disable=SC2016 # JavaScript, not shell
 check "controller and speaker modules load without client-node" "^loaded [0-9]+ modules, client-node no\$" \
@@ -136,9 +136,10 @@ await import("/app/dist/cli/run.js");
 await import("/app/dist/controller/run.js");
 (await import("/app/dist/speaker/node-flags.js"));
 await import("/app/dist/speaker/run.js");
+await import("/app/dist/cli/status-command.js");
 const cn = [...seen].some((u) => u.includes("@kubernetes/client-node"));
 console.log(`loaded ${seen.size} modules, client-node ${cn ? "yes" : "no"}`);'
-for cmd in controller speaker; do
+for cmd in controller speaker status; do
   check "barelb $cmd --help" "Usage: barelb $cmd" node /app/dist/cli/main.js "$cmd" --help
 done
 echo "SMOKE=ok PLATFORM=$PLATFORM"

@@ -41,6 +41,17 @@ export interface Actions {
   labDemo(args: { nodes: number }): Promise<void>;
   /** Returns the exit code: 0 valid, 1 invalid. */
   configValidate(args: { file: string }): Promise<number>;
+  /** Returns the exit code. */
+  status(args: StatusArgs): Promise<number>;
+}
+
+/** `barelb status`: read-only, with the caller's kubeconfig. */
+export interface StatusArgs {
+  kubeconfig: string | undefined;
+  namespace: string;
+  configMap: string;
+  lbClass: string | undefined;
+  output: "text" | "json";
 }
 
 export interface ProgramIO {
@@ -142,6 +153,36 @@ export function buildProgram(actions: Actions, version: string, io?: ProgramIO):
       const code = await actions.configValidate({ file });
       // The report is printed already; only the exit code is left to set.
       if (code !== 0) throw new CommanderError(code, "barelb.configInvalid", "");
+    });
+
+  program
+    .command("status")
+    .description(
+      "what barelb is doing and why: the config, each pool's use, who announces each " +
+        "Service's IPs (or why nobody does), each node's speaker; reads only " +
+        "(also `kubectl barelb status` with kubectl-barelb on the PATH)",
+    )
+    .option("--kubeconfig <path>", "kubeconfig file (default: $KUBECONFIG, ~/.kube/config)")
+    .option("-n, --namespace <ns>", "barelb's namespace (ConfigMap and Leases)", "barelb-system")
+    .option("--config-map <name>", "the pool ConfigMap", "barelb-config")
+    .option(
+      "--lb-class <class>",
+      "the loadBalancerClass barelb was started with (default: Services with none)",
+    )
+    .addOption(
+      new Option("-o, --output <format>", "text, or json for scripts")
+        .choices(["text", "json"])
+        .default("text"),
+    )
+    .action(async (o: Record<string, unknown>) => {
+      const code = await actions.status({
+        kubeconfig: o.kubeconfig as string | undefined,
+        namespace: o.namespace as string,
+        configMap: o.configMap as string,
+        lbClass: o.lbClass as string | undefined,
+        output: o.output as "text" | "json",
+      });
+      if (code !== 0) throw new CommanderError(code, "barelb.status", "");
     });
 
   const controller = clusterCommand(program, "controller", {

@@ -8,6 +8,7 @@ import {
   type LabUpArgs,
   type ProgramIO,
   type SpeakerArgs,
+  type StatusArgs,
 } from "./program.js";
 import { configValidate } from "./config-commands.js";
 import { runProgram } from "./run-program.js";
@@ -42,6 +43,9 @@ export async function runCli(argv: readonly string[], io?: ProgramIO): Promise<n
     labList: async () => (await labActions()).labList(),
     labDemo: async (args: { nodes: number }) => (await labActions()).labDemo(args),
     configValidate: ({ file }: { file: string }) => configValidate(file, out),
+    // Loaded only for `barelb status` (it runs the controller's rules, dry).
+    status: async (args: StatusArgs) =>
+      (await import("./status-command.js")).statusCommand(args, out),
     // Each program loads only its own modules: the controller never loads the data plane.
     controller: async (args: ControllerArgs) => {
       const { runController } = await import("../controller/run.js");

@@ -163,3 +163,25 @@ function appliesFor(
     };
   });
 }
+
+/**
+ * The node and interfaces an `Announcing` condition's message names for `ip` (the message
+ * `announcedConditions` writes), or null when it is not such a message.
+ */
+export function parseAnnouncing(
+  message: string,
+  ip: string,
+): { node: string; interfaces: string[] } | null {
+  const prefix = "node ";
+  const middle = ` announces ${ip} on `;
+  if (!message.startsWith(prefix)) return null;
+  const at = message.indexOf(middle);
+  if (at <= prefix.length) return null;
+  const node = message.slice(prefix.length, at);
+  if (node.includes(" ")) return null;
+  const interfaces = message
+    .slice(at + middle.length)
+    .split(", ")
+    .filter((i) => i !== "");
+  return interfaces.length === 0 ? null : { node, interfaces };
+}

@@ -24,6 +24,10 @@ function harness() {
       await record("configValidate")(args);
       return args.file === "bad.yaml" ? 1 : 0;
     },
+    status: async (args) => {
+      await record("status")(args);
+      return 0;
+    },
   };
   let out = "";
   let err = "";
@@ -83,6 +87,32 @@ describe("barelb command line", () => {
       { action: "configValidate", args: { file: "pools.yaml" } },
     ],
     [["config", "validate", "-"], { action: "configValidate", args: { file: "-" } }],
+    [
+      ["status"],
+      {
+        action: "status",
+        args: {
+          kubeconfig: undefined,
+          namespace: "barelb-system",
+          configMap: "barelb-config",
+          lbClass: undefined,
+          output: "text",
+        },
+      },
+    ],
+    [
+      ["status", "-o", "json", "-n", "lb", "--lb-class", "x", "--kubeconfig", "k"],
+      {
+        action: "status",
+        args: {
+          kubeconfig: "k",
+          namespace: "lb",
+          configMap: "barelb-config",
+          lbClass: "x",
+          output: "json",
+        },
+      },
+    ],
   ])("%j calls the right action with the right arguments", async (argv, expected) => {
     const h = harness();
     expect(await h.parse(...argv)).toEqual({ code: 0 });

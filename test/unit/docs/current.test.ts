@@ -70,6 +70,7 @@ describe("docs/failover.md", () => {
     labList: noop,
     labDemo: noop,
     configValidate: () => Promise.resolve(0),
+    status: () => Promise.resolve(0),
   };
   const program = buildProgram(actions, "0.0.0");
   const text = read("docs/failover.md");
