@@ -115,5 +115,11 @@ export default tseslint.config(
     ["controller", "speaker", "cli", "lab"],
     "adapters and the data plane lie below both programs: they import neither",
   ),
+  // `barelb status` only reads the API: it runs on a laptop, without root or the data plane.
+  boundary(
+    ["src/status/**/*.ts"],
+    ["dataplane", "lab"],
+    "barelb status only reads the API: no data plane, no lab",
+  ),
   { files: ["**/*.js"], ...tseslint.configs.disableTypeChecked },
 );

@@ -14,7 +14,7 @@ import type { EventTarget, EventType } from "../k8s/events.js";
 import { microTimeMillis, type LeaseJson } from "../k8s/microtime.js";
 import { familyName } from "../net/ip.js";
 import { elect, ineligibility, type NodeFacts } from "../speaker/election.js";
-import { announcedIPs, endpointSummaries, nodeFacts } from "../speaker/world.js";
+import { announcedIPs, endpointSummaries, nodeFacts, type AnnouncedIP } from "../speaker/world.js";
 import {
   ANNOUNCED_CONDITION,
   familyOf,
@@ -52,7 +52,8 @@ export interface StatusSnapshot {
   lbClass: string | undefined;
   /** The API server's URL, as the client reached it (a pool must not hold its address). */
   server: string;
-  configMap: V1ConfigMap | null;
+  /** null when it does not exist; "unreadable" when the caller may not read it. */
+  configMap: V1ConfigMap | null | "unreadable";
   services: readonly V1Service[];
   slices: readonly V1EndpointSlice[];
   nodes: readonly V1Node[];
@@ -67,7 +68,7 @@ export interface StatusSnapshot {
   unreadable: readonly string[];
 }
 
-export type ConfigState = "loaded" | "refused" | "missing";
+export type ConfigState = "loaded" | "refused" | "missing" | "unreadable";
 export type NodeState =
   "live" | "held" | "fenced" | "starting" | "leaving" | "down" | "excluded" | "absent";
 
@@ -106,8 +107,12 @@ export async function explain(s: StatusSnapshot): Promise<StatusReport> {
 
   const warnings: StatusReport["warnings"] = [];
   const cmObject = `ConfigMap ${s.namespace}/${s.configMapName}`;
-  if (config.state !== "loaded" && config.error !== null)
-    warnings.push({ kind: "InvalidConfig", object: cmObject, message: config.error });
+  if ((config.state === "refused" || config.state === "missing") && config.error !== null)
+    warnings.push({
+      kind: config.state === "refused" ? "InvalidConfig" : "MissingConfig",
+      object: cmObject,
+      message: config.error,
+    });
   if (controller.reason !== null)
     warnings.push({
       kind: "ControllerNotLeading",
@@ -134,7 +139,7 @@ export async function explain(s: StatusSnapshot): Promise<StatusReport> {
   );
   const ips =
     config.config === null
-      ? new Map()
+      ? new Map<string, AnnouncedIP>()
       : announcedIPs(handled, endpointSummaries(s.slices), config.config, s.lbClass);
   const elected = elect(ips.values(), nodeMap, live);
 
@@ -175,7 +180,7 @@ export async function explain(s: StatusSnapshot): Promise<StatusReport> {
 
   const pools: StatusReport["pools"] = (dry?.stats ?? []).map((p) => ({
     name: p.pool,
-    family: familyName(p.family) as "IPv4" | "IPv6",
+    family: familyName(p.family),
     total: p.total <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(p.total) : p.total.toString(),
     inUse: p.inUse,
   }));
@@ -208,6 +213,12 @@ interface ConfigRead {
 
 function readConfig(s: StatusSnapshot): ConfigRead {
   const where = `ConfigMap ${s.namespace}/${s.configMapName}`;
+  if (s.configMap === "unreadable")
+    return {
+      state: "unreadable",
+      error: `you may not read ${where}, so the pools and the reasons that need them are left out`,
+      config: null,
+    };
   if (s.configMap === null)
     return {
       state: "missing",
@@ -436,7 +447,10 @@ function pendingReason(
   dry: DryRun | null,
   controller: ControllerState,
 ): string {
-  if (dry === null) return `no IP: the pool config is ${config.state} (${config.error ?? ""})`;
+  if (dry === null)
+    return config.state === "unreadable"
+      ? `no IP: ${config.error ?? ""}`
+      : `no IP: the pool config is ${config.state} (${config.error ?? ""})`;
   const ev = dry.events.get(key);
   const w = dry.writes.get(key);
   if (w !== undefined && w !== "clear") {
@@ -466,7 +480,10 @@ function announcement(
   },
 ): Announcement {
   const family: Family = familyOf(ip);
-  const cond = (svc.status?.conditions ?? []).find((c) => c.type === ANNOUNCED_CONDITION[family]);
+  // As it arrives: fields the API types call required may be missing in what others wrote.
+  const conditions: readonly Partial<Record<"type" | "status" | "message" | "reason", string>>[] =
+    svc.status?.conditions ?? [];
+  const cond = conditions.find((c) => c.type === ANNOUNCED_CONDITION[family]);
   const said = cond === undefined ? null : parseAnnouncing(cond.message ?? "", ip);
   const e = world.elected.get(ip);
   const should = e !== undefined && e.owner !== null ? e.owner : null;
@@ -512,6 +529,11 @@ function whyNobody(
 ): string {
   if (e === undefined) return "its pool is not in the config";
   if (e.owner !== null) return "";
+  if (e.why === "no ready endpoints")
+    return (
+      "no ready endpoints: no Pod behind the Service is Ready (kubectl get endpointslices " +
+      "-l kubernetes.io/service-name=<name>); nobody announces an IP nothing would answer on"
+    );
   if (e.why !== "no eligible node") return e.why;
   const facts = world.ips.get(ip);
   if (facts === undefined) return e.why;

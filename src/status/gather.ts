@@ -54,7 +54,7 @@ export async function gather(opts: GatherOptions): Promise<StatusSnapshot> {
   const [configMap, services, slices, nodes, leases, pods] = await Promise.all([
     maybe(
       `configmaps in ${namespace}`,
-      async (): Promise<V1ConfigMap | null> => {
+      async (): Promise<V1ConfigMap | null | "unreadable"> => {
         try {
           return await client.get<V1ConfigMap>(
             resourcePath(RESOURCES.configMaps, { namespace, name: opts.configMapName }),
@@ -64,7 +64,7 @@ export async function gather(opts: GatherOptions): Promise<StatusSnapshot> {
           throw e;
         }
       },
-      null,
+      "unreadable",
     ),
     list<V1Service>(resourcePath(RESOURCES.services)),
     maybe(

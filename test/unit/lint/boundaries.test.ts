@@ -48,6 +48,11 @@ describe("import boundaries (eslint.config.js)", { timeout: 120_000 }, () => {
       /pure core/,
     ],
     [
+      "src/status/explain.ts",
+      'import { DataPlane } from "../dataplane/index.js";\nexport const x = DataPlane;\n',
+      /only reads the API/,
+    ],
+    [
       "src/controller/run.ts",
       'import { CoreV1Api } from "@kubernetes/client-node";\nexport const x = CoreV1Api;\n',
       /barelb's own client/,
