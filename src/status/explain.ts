@@ -488,14 +488,11 @@ function announcement(
   const e = world.elected.get(ip);
   const should = e !== undefined && e.owner !== null ? e.owner : null;
   if (cond?.status === "True" && said !== null) {
-    if (world.live.has(said.node)) {
-      if (should !== null && should !== said.node)
-        return {
-          ok: false,
-          reason: `${ip}: node ${said.node} announces it, but node ${should} should now (the move is under way, or ${should}'s speaker cannot write to the API server)`,
-        };
+    // The announcing node wrote this when it took the IP over, from heartbeats that see a
+    // dead peer within a second; the Leases read here lag by up to their duration, so the
+    // election run here is not used to second-guess a live announcer.
+    if (world.live.has(said.node))
       return { ok: true, node: said.node, interfaces: said.interfaces };
-    }
     const row = world.nodes.find((n) => n.name === said.node);
     const state = row === undefined ? "gone (no Node object)" : `${row.state}: ${row.reason ?? ""}`;
     return {
@@ -507,7 +504,9 @@ function announcement(
           : `node ${should} should take over and has not said so yet`),
     };
   }
-  if (cond !== undefined && cond.status === "False")
+  // NotAnnounced is written once, by the last owner, with the election's short reason: the
+  // reason now, node by node, says more. AnnounceFailed and AddressInUse are only known there.
+  if (cond?.status === "False" && cond.reason !== "NotAnnounced")
     return { ok: false, reason: `${ip}: ${cond.message ?? cond.reason ?? "not announced"}` };
   if (should !== null)
     return {

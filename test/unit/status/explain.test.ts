@@ -373,6 +373,50 @@ describe("barelb status: explain", () => {
     );
   });
 
+  it("a NotAnnounced condition gives way to the reason node by node", async () => {
+    const notAnnounced = (message: string): V1Condition[] => [
+      {
+        type: "barelb.io/AnnouncedIPv4",
+        status: "False",
+        reason: "NotAnnounced",
+        message,
+        lastTransitionTime: new Date(NOW),
+      },
+    ];
+    const r = await explain(
+      snapshot({
+        nodes: [node("n1", { [EXCLUDE]: "" }), node("n2", { [EXCLUDE]: "" })],
+        services: [
+          service("web", {
+            ips: ["192.0.2.10"],
+            pool: "lan",
+            conditions: notAnnounced(
+              "no node announces 192.0.2.10: no eligible node (node n1 stopped announcing it)",
+            ),
+          }),
+        ],
+        slices: [slice("web", ["n1"])],
+      }),
+    );
+    expect(r.services[0]?.reason).toBe(
+      `192.0.2.10: nobody announces it: no eligible node: labelled ${EXCLUDE} (n1, n2)`,
+    );
+    // Once a node may announce again, the old condition is not the reason any more.
+    const later = await explain(
+      snapshot({
+        services: [
+          service("web", {
+            ips: ["192.0.2.10"],
+            pool: "lan",
+            conditions: notAnnounced("no node announces 192.0.2.10: no eligible node"),
+          }),
+        ],
+        slices: [slice("web", ["n1"])],
+      }),
+    );
+    expect(later.services[0]?.reason).toMatch(/node n[12] should announce it but has not said so/);
+  });
+
   it("speakers' own states and node warnings from their Leases", async () => {
     const r = await explain(
       snapshot({
