@@ -1,0 +1,157 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { CoreV1Api } from "@kubernetes/client-node";
+import { stringify } from "yaml";
+import { runCli } from "../../src/cli/run.js";
+import { loadKubeConfig, mergePatch } from "../../src/k8s/client.js";
+import { createLab, type Lab } from "../../src/lab/lab.js";
+import {
+  applyConfigMap,
+  BARELB_NAMESPACE,
+  LabCluster,
+  sampleService,
+  setEndpoints,
+} from "../../src/lab/cluster.js";
+import type { StatusReport } from "../../src/status/explain.js";
+import { owner, serviceIP } from "../helpers/arp-owner.js";
+import { eventually } from "../helpers/k8s.js";
+import { prereqs } from "../helpers/prereq.js";
+
+// `barelb status -o json` against a lab with real speakers (three node namespaces, a LAN
+// client): who announces is the node the LAN client's arping finds, and each setup that
+// fails silently, made for real, is named with its reason.
+
+const NS = "default";
+const EXCLUDE = "node.kubernetes.io/exclude-from-external-load-balancers";
+
+describe.runIf(prereqs("status e2e", ["root", "ip", "arping", "curl", "setpriv", "go"]))(
+  "barelb status in the lab",
+  () => {
+    let lab: Lab;
+    let cluster: LabCluster;
+    let ip = "";
+    const core = () => loadKubeConfig(lab.kubeconfig).makeApiClient(CoreV1Api);
+
+    async function status(): Promise<StatusReport> {
+      let out = "";
+      let err = "";
+      const code = await runCli(
+        ["node", "barelb", "status", "--kubeconfig", lab.kubeconfig, "-o", "json"],
+        { writeOut: (s) => (out += s), writeErr: (s) => (err += s) },
+      );
+      expect(err).toBe("");
+      expect(code).toBe(0);
+      return JSON.parse(out) as StatusReport;
+    }
+    /** Polls the report until `ok` holds (the speakers act within a second or two). */
+    const statusUntil = (what: string, ok: (r: StatusReport) => boolean) =>
+      eventually(
+        what,
+        async () => {
+          const r = await status();
+          return ok(r) ? r : undefined;
+        },
+        20_000,
+      );
+    const sample = (r: StatusReport) => r.services.find((s) => s.name === "sample");
+    const poolConfig = (extra: string[] = []) => ({
+      metadata: { name: "barelb-config", namespace: BARELB_NAMESPACE },
+      data: {
+        config: stringify({
+          "address-pools": [
+            {
+              name: "default",
+              protocol: "layer2",
+              addresses: [lab.addresses.vipRange4, lab.addresses.vipCidr6, ...extra],
+            },
+          ],
+        }),
+      },
+    });
+
+    beforeAll(async () => {
+      lab = await createLab({ nodes: 3, controlPlane: true, persistent: false });
+      cluster = await LabCluster.start(lab);
+      await core().createNamespacedService({ namespace: NS, body: sampleService() });
+      await setEndpoints(
+        lab,
+        NS,
+        "sample",
+        lab.nodes.map((n) => ({ node: n.name })),
+      );
+      ip = await serviceIP(lab, NS, "sample");
+    });
+    afterAll(async () => {
+      await cluster.stop();
+      await lab.down();
+    });
+
+    it("names the node the LAN finds answering, and its interface", async () => {
+      const answering = await owner(lab, ip, "an owner answering");
+      const r = await statusUntil("the owner's condition", (x) => sample(x)?.reason === null);
+      expect(r.config.state).toBe("loaded");
+      expect(r.controller.state).toBe("leading");
+      expect(sample(r)?.ips).toContain(ip);
+      const by = sample(r)?.announcedBy.find((a) => a.ip === ip);
+      expect(by?.node).toBe(answering);
+      expect(by?.interfaces.length).toBeGreaterThan(0);
+      expect(r.nodes.map((n) => n.state)).toEqual(["live", "live", "live"]);
+      expect(r.warnings).toEqual([]);
+    });
+
+    it("after a graceful stop: the node has no speaker, and the new owner is named", async () => {
+      const before = await owner(lab, ip, "an owner answering");
+      await cluster.stopSpeaker(before, "SIGTERM");
+      const after = await owner(lab, ip, "another owner answering", before);
+      const r = await statusUntil(
+        "the new owner named",
+        (x) => sample(x)?.announcedBy.find((a) => a.ip === ip)?.node === after,
+      );
+      const gone = r.nodes.find((n) => n.name === before);
+      expect(gone?.state).toBe("absent");
+      expect(gone?.reason).toContain("no speaker");
+      cluster.startSpeaker(before);
+      await statusUntil("every speaker live again", (x) =>
+        x.nodes.every((n) => n.state === "live"),
+      );
+    });
+
+    it("a pool holding a node's address is named", async () => {
+      const node = lab.nodes[0]?.name ?? "";
+      const address = lab.addresses.node4(1);
+      await applyConfigMap(core(), poolConfig([`${address}/32`]));
+      const r = await statusUntil("PoolOverlapsNode", (x) =>
+        x.warnings.some((w) => w.kind === "PoolOverlapsNode"),
+      );
+      const w = r.warnings.find((x) => x.kind === "PoolOverlapsNode");
+      expect(w?.message).toContain(`holds ${address}, node ${node}'s address`);
+      await applyConfigMap(core(), poolConfig());
+    });
+
+    it("the exclude label on every node: each node and the Service say why", async () => {
+      const label = (value: string | null) =>
+        Promise.all(
+          lab.nodes.map((n) =>
+            core().patchNode(
+              { name: n.name, body: { metadata: { labels: { [EXCLUDE]: value } } } },
+              mergePatch,
+            ),
+          ),
+        );
+      await label("");
+      try {
+        const r = await statusUntil("nobody announces", (x) =>
+          (sample(x)?.reason ?? "").includes("no eligible node"),
+        );
+        expect(r.nodes.map((n) => n.state)).toEqual(["excluded", "excluded", "excluded"]);
+        expect(r.warnings.map((w) => w.kind)).toContain("AllNodesExcluded");
+        expect(sample(r)?.announcedBy).toEqual([]);
+        expect(sample(r)?.reason).toContain(
+          `${ip}: nobody announces it: no eligible node: labelled ${EXCLUDE}`,
+        );
+      } finally {
+        await label(null);
+      }
+      await owner(lab, ip, "an owner answering again");
+    });
+  },
+);
