@@ -27,7 +27,7 @@ const IFF_PROMISC = 0x100;
  */
 export async function readHostFacts(opts: {
   interfaces: readonly string[];
-  lbIPs: ReadonlySet<string>;
+  lbIPs: { has(ip: string): boolean };
   ipv4Addresses: () => Promise<ReadonlyMap<number, readonly string[]>>;
   roots?: HostRoots;
 }): Promise<HostFacts> {

@@ -50,7 +50,7 @@ export interface HostFacts {
   /** The interfaces the speaker announces on. */
   interfaces: readonly InterfaceFacts[];
   /** The LoadBalancer IPs barelb handles now (to name the ones kube-ipvs0 holds). */
-  lbIPs: ReadonlySet<string>;
+  lbIPs: { has(ip: string): boolean };
 }
 
 export interface InterfaceFacts {

@@ -128,7 +128,7 @@ export function runSpeaker(opts: SpeakerOptions, stop: AbortSignal): SpeakerHand
 
   let owned = new Map<string, Ownership>();
   /** The LoadBalancer IPs of the last recompute (the node checks name those on kube-ipvs0). */
-  let lbIPs: ReadonlySet<string> = new Set();
+  let lbIPs: ReadonlyMap<string, unknown> = new Map();
   let elected: ReadonlyMap<string, ElectedOwner> = new Map();
   // Who announces each IP, on its Services: written on ownership changes only, if still true.
   const conditions = new ConditionWriter(
@@ -237,7 +237,7 @@ export function runSpeaker(opts: SpeakerOptions, stop: AbortSignal): SpeakerHand
     metrics.fenced.set(membership.selfFenced() ? 1 : 0);
     const quiet = performance.now() < quietUntil;
     publishMembership(quiet);
-    lbIPs = new Set(ips.keys());
+    lbIPs = ips;
     const step = ownershipStep({
       self,
       ips,
@@ -348,7 +348,7 @@ export function runSpeaker(opts: SpeakerOptions, stop: AbortSignal): SpeakerHand
         read: () =>
           readHostFacts({
             interfaces: dp.interfaces().map((i) => i.name),
-            lbIPs,
+            lbIPs: { has: (ip) => lbIPs.has(ip) },
             ipv4Addresses: readIPv4Addresses,
           }),
         intervalMs: opts.nodeCheckIntervalMs ?? 30_000,
