@@ -323,6 +323,14 @@ export function buildProgram(actions: Actions, version: string, io?: ProgramIO):
           return ms;
         })
         .default(undefined, "off"),
+    )
+    .addOption(
+      durationOption(
+        "--node-check-interval <d>",
+        "how often this node's setup is checked for what makes announcements fail (kube-proxy " +
+          "IPVS without strictARP, a Wi-Fi interface); also checked when interfaces change",
+        "30s",
+      ),
     );
   speaker.addHelpText(
     "after",
@@ -355,6 +363,7 @@ API load per node: one Lease write every 10 s (--renew-interval), one cached rea
       heartbeatKeyGraceMs: o.heartbeatKeyGrace as number,
       excludeInterfaces: o.excludeInterfaces as string[] | undefined,
       refreshAnnouncementsMs: o.refreshAnnouncements as number | undefined,
+      nodeCheckIntervalMs: o.nodeCheckInterval as number,
     }),
   );
 

@@ -9,7 +9,7 @@ export {
   type InterfaceSource,
   type NetInterface,
 } from "./interfaces.js";
-export { NetlinkInterfaces, type NetlinkInterfacesOptions } from "./netlink.js";
+export { NetlinkInterfaces, readIPv4Addresses, type NetlinkInterfacesOptions } from "./netlink.js";
 export {
   CounterMetrics,
   type DataPlaneMetrics,

@@ -21,6 +21,7 @@ import {
   RTM_NEWLINK,
   RTNLGRP_IPV6_IFADDR,
   RTNLGRP_LINK,
+  AF_INET,
   AF_INET6,
 } from "./rtnetlink.js";
 
@@ -185,5 +186,35 @@ export class NetlinkInterfaces implements InterfaceSource {
     this.usable = usable;
     this.log?.info({ interfaces: usable.map((i) => i.name) }, "usable interfaces changed");
     for (const l of this.listeners) l(usable);
+  }
+}
+
+/**
+ * The IPv4 addresses of every interface of this network namespace, by interface index: one
+ * dump on a socket of its own, closed after (for checks that run now and then, not for the
+ * data plane's live view above).
+ */
+export async function readIPv4Addresses(): Promise<Map<number, string[]>> {
+  const nl = await import("netlink/dist/netlink.js");
+  const socket = nl.createNetlink(NETLINK_ROUTE, {
+    ref: false,
+    recvBufferSize: 1 << 20,
+    sendBufferSize: 1 << 16,
+  });
+  try {
+    const [addrs] = await socket.request(RTM_GETADDR, dumpRequest(RTM_GETADDR, AF_INET), {
+      flags: NLM_F_DUMP,
+    });
+    const out = new Map<number, string[]>();
+    for (const m of addrs) {
+      const a = m.type === RTM_NEWADDR ? parseAddressMessage(m.data) : undefined;
+      if (a?.family !== AF_INET || a.address?.length !== 4) continue;
+      const list = out.get(a.index) ?? [];
+      list.push(a.address.join("."));
+      out.set(a.index, list);
+    }
+    return out;
+  } finally {
+    socket.socket.close();
   }
 }

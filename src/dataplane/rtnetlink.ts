@@ -14,6 +14,7 @@ export const RTM_NEWADDR = 20;
 export const RTM_GETADDR = 22;
 export const RTNLGRP_LINK = 1;
 export const RTNLGRP_IPV6_IFADDR = 9;
+export const AF_INET = 2;
 export const AF_INET6 = 10;
 
 const IFF_UP = 0x1;
@@ -107,10 +108,13 @@ export function parseAddressMessage(body: Uint8Array): AddressFacts | undefined 
   return { family, index };
 }
 
-/** struct ifinfomsg / ifaddrmsg for a dump request of all links / all IPv6 addresses. */
-export function dumpRequest(type: typeof RTM_GETLINK | typeof RTM_GETADDR): Uint8Array {
+/** struct ifinfomsg / ifaddrmsg for a dump request of all links / all addresses of `family`. */
+export function dumpRequest(
+  type: typeof RTM_GETLINK | typeof RTM_GETADDR,
+  family: typeof AF_INET | typeof AF_INET6 = AF_INET6,
+): Uint8Array {
   if (type === RTM_GETLINK) return new Uint8Array(IFINFOMSG_LEN);
   const b = new Uint8Array(IFADDRMSG_LEN);
-  b[0] = AF_INET6;
+  b[0] = family;
   return b;
 }

@@ -11,6 +11,7 @@ import { RESOURCES, resourcePath, type KubeClient } from "./api.js";
 export interface EventTarget {
   kind: string;
   apiVersion: string;
+  /** "" for a cluster-scoped object (a Node). */
   namespace: string;
   name: string;
   uid?: string | undefined;
@@ -106,13 +107,15 @@ export class EventRecorder implements EventSink {
   private async write(target: EventTarget, type: EventType, reason: string, message: string) {
     const ts = new Date().toISOString();
     const { signal } = this.abandon;
+    // A cluster-scoped object's (a Node's) Events live in "default", as the kubelet's do.
+    const namespace = target.namespace === "" ? "default" : target.namespace;
     try {
       await this.client.create(
-        resourcePath(RESOURCES.events, { namespace: target.namespace }),
+        resourcePath(RESOURCES.events, { namespace }),
         {
           apiVersion: "v1",
           kind: "Event",
-          metadata: { generateName: `${target.name}.`, namespace: target.namespace },
+          metadata: { generateName: `${target.name}.`, namespace },
           involvedObject: {
             kind: target.kind,
             apiVersion: target.apiVersion,

@@ -3,6 +3,7 @@ import { Counter, Gauge, Histogram } from "../observability/prom-lite.js";
 import type { DataPlaneMetrics, Protocol } from "../dataplane/index.js";
 import type { HeartbeatMetrics } from "./heartbeat.js";
 import { PerIPMetrics } from "./ip-metrics.js";
+import { NODE_WARNING_KINDS } from "./node-warnings.js";
 
 /**
  * The speaker's Prometheus metrics. Also the data plane's metrics sink: per-IP counters
@@ -16,6 +17,8 @@ export class SpeakerMetrics implements DataPlaneMetrics {
   readonly ownershipChanges: CounterT<"change">;
   readonly apiHealthy: GaugeT;
   readonly fenced: GaugeT;
+  /** 1 per kind of node-warnings.ts this node has now. */
+  readonly nodeWarnings: GaugeT<"kind">;
   private readonly perIP: PerIPMetrics;
   private readonly ignoredFrames: CounterT<"protocol" | "interface" | "reason">;
   private readonly sendFailures: CounterT<"protocol" | "interface" | "code">;
@@ -51,6 +54,13 @@ export class SpeakerMetrics implements DataPlaneMetrics {
       help: "1 while this node stands down: cut off from the API server while other speakers are not",
       registers,
     });
+    this.nodeWarnings = new Gauge({
+      name: "barelb_speaker_node_warnings",
+      help: "1 while this node has a setup that makes announcements fail, by kind",
+      labelNames: ["kind"],
+      registers,
+    });
+    for (const kind of NODE_WARNING_KINDS) this.nodeWarnings.set({ kind }, 0);
     const hbSent = new Counter({
       name: "barelb_heartbeats_sent_total",
       help: "Heartbeat datagrams sent to peers",

@@ -9,7 +9,8 @@ import { microTimeNow, type LeaseJson } from "../k8s/microtime.js";
  *
  * - The Lease is renewed by one merge patch per renew interval (no read first), created when
  *   missing, deleted on a graceful stop so peers drop this node at once. It publishes the
- *   heartbeat token and address, and it is how peers whose heartbeats never reach them judge
+ *   heartbeat token and address (and, for `barelb status`, this node's membership state and
+ *   warnings: node-warnings.ts), and it is how peers whose heartbeats never reach them judge
  *   this node (they count it live until they have not seen it change for its duration).
  *   API writes: one per renew interval per node (default 10 s), whatever the number of
  *   Services.
@@ -220,8 +221,12 @@ export class OwnLease {
     };
   }
 
-  /** Sets an annotation published with the next renewal. */
+  /**
+   * Sets an annotation published with the next renewal: a change costs no write of its own
+   * (at most one renew interval late), so it may be called as often as anything changes.
+   */
   annotate(key: string, value: string): void {
+    if (this.opts.annotations[key] === value) return;
     this.opts.annotations = { ...this.opts.annotations, [key]: value };
   }
 

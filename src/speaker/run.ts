@@ -9,6 +9,7 @@ import {
   DataPlane,
   interfacePolicy,
   NetlinkInterfaces,
+  readIPv4Addresses,
   trimMemory,
   type Ownership,
 } from "../dataplane/index.js";
@@ -32,6 +33,13 @@ import { gainedAnnouncements, ownershipStep } from "./ownership.js";
 import { announcedConditions, unannouncedConditions } from "./announced-condition.js";
 import { ConditionWriter } from "./condition-writer.js";
 import { OwnLease, SPEAKER_LEASE_LABELS, SPEAKER_LEASE_PREFIX } from "./own-lease.js";
+import { readHostFacts } from "./node-facts.js";
+import { NodeWarner } from "./node-warner.js";
+import {
+  MEMBERSHIP_ANNOTATION,
+  NODE_WARNINGS_ANNOTATION,
+  selfMembership,
+} from "./node-warnings.js";
 import { SPEAKER_NODE_FLAGS, startedWithSpeakerNodeFlags } from "./node-flags.js";
 import {
   announcedIPs,
@@ -74,6 +82,8 @@ export interface SpeakerOptions {
   excludeInterfaces: string[] | undefined;
   /** While an IP is owned, one more gratuitous round every this many ms (off when unset). */
   refreshAnnouncementsMs?: number | undefined;
+  /** How often this node's setup is checked (node-warnings.ts); default 30 s. */
+  nodeCheckIntervalMs?: number | undefined;
   /** The speaker's own Pod (in `namespace`): owner of its Lease. */
   ownerPod?: { name: string; uid: string } | undefined;
   metricsAddress: string;
@@ -111,12 +121,14 @@ export function runSpeaker(opts: SpeakerOptions, stop: AbortSignal): SpeakerHand
     renewIntervalMs: opts.renewIntervalMs,
     apiCheckIntervalMs: opts.apiCheckIntervalMs,
     apiStaleAfterMs: opts.apiStaleAfterMs,
-    annotations: { [HEARTBEAT_TOKEN_ANNOTATION]: token },
+    annotations: { [HEARTBEAT_TOKEN_ANNOTATION]: token, [MEMBERSHIP_ANNOTATION]: "starting" },
     ownerPod: opts.ownerPod,
     log,
   });
 
   let owned = new Map<string, Ownership>();
+  /** The LoadBalancer IPs of the last recompute (the node checks name those on kube-ipvs0). */
+  let lbIPs: ReadonlyMap<string, unknown> = new Map();
   let elected: ReadonlyMap<string, ElectedOwner> = new Map();
   // Who announces each IP, on its Services: written on ownership changes only, if still true.
   const conditions = new ConditionWriter(
@@ -193,6 +205,16 @@ export function runSpeaker(opts: SpeakerOptions, stop: AbortSignal): SpeakerHand
     schedule();
   }
 
+  /** This node's own state, on its Lease with the next renewal. */
+  function publishMembership(quiet: boolean): void {
+    const m = membership;
+    const state = m?.status().find((s) => s.self)?.state;
+    ownLease.annotate(
+      MEMBERSHIP_ANNOTATION,
+      selfMembership(state, { leaving: m?.selfLeaving() === true, quiet }),
+    );
+  }
+
   function recompute(): void {
     if (dataplane === null || membership === undefined) return;
     const nodeMap = new Map<string, NodeFacts>();
@@ -213,12 +235,15 @@ export function runSpeaker(opts: SpeakerOptions, stop: AbortSignal): SpeakerHand
     const members = new Set(membership.eligible());
     metrics.members.set(members.size);
     metrics.fenced.set(membership.selfFenced() ? 1 : 0);
+    const quiet = performance.now() < quietUntil;
+    publishMembership(quiet);
+    lbIPs = ips;
     const step = ownershipStep({
       self,
       ips,
       nodes: nodeMap,
       members,
-      quiet: performance.now() < quietUntil,
+      quiet,
       previous: owned,
     });
     const invalid = dataplane.setOwned(step.owned);
@@ -252,6 +277,7 @@ export function runSpeaker(opts: SpeakerOptions, stop: AbortSignal): SpeakerHand
     let interfaces: NetlinkInterfaces | undefined;
     let transport: HeartbeatTransport | undefined;
     let server: Server | undefined;
+    let warner: NodeWarner | undefined;
     const timers: NodeJS.Timeout[] = [];
     try {
       const node = await orStop(client.get<V1Node>(resourcePath(RESOURCES.nodes, { name: self })));
@@ -315,6 +341,32 @@ export function runSpeaker(opts: SpeakerOptions, stop: AbortSignal): SpeakerHand
         refreshMs: opts.refreshAnnouncementsMs,
       });
       dataplane.start();
+      // Setups of this node that make announcements fail silently: checked now and then, and
+      // when the interfaces change.
+      const dp = dataplane;
+      const nodeWarner = new NodeWarner({
+        read: () =>
+          readHostFacts({
+            interfaces: dp.interfaces().map((i) => i.name),
+            lbIPs: { has: (ip) => lbIPs.has(ip) },
+            ipv4Addresses: readIPv4Addresses,
+          }),
+        intervalMs: opts.nodeCheckIntervalMs ?? 30_000,
+        events,
+        node: {
+          kind: "Node",
+          apiVersion: "v1",
+          namespace: "",
+          name: self,
+          uid: node.metadata?.uid,
+        },
+        gauge: (kind, value) => metrics.nodeWarnings.set({ kind }, value),
+        publish: (value) => ownLease.annotate(NODE_WARNINGS_ANNOTATION, value),
+        log,
+      });
+      warner = nodeWarner;
+      interfaces.subscribe(() => void nodeWarner.check());
+      nodeWarner.start();
       transport = new HeartbeatTransport({
         membership: m,
         self: { node: self, token, incarnation },
@@ -369,6 +421,7 @@ export function runSpeaker(opts: SpeakerOptions, stop: AbortSignal): SpeakerHand
       // Graceful stop: stop answering at once, tell the peers, delete the Lease. Each step is
       // bounded (the API server may not answer), all within the chart's 5 s grace period.
       for (const t of timers) clearInterval(t);
+      warner?.stop();
       dataplane?.setOwned(new Map());
       const leaving = transport;
       if (leaving !== undefined)

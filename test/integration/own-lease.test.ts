@@ -162,4 +162,27 @@ describe.runIf(kc !== null)("speaker's own Lease on a real API server", () => {
     // The renewal's patch found nothing (404), then the create: two more writes.
     expect(l.writes).toBe(before + 2);
   });
+  it("sends a changed annotation with the next renewal: no write of its own", async () => {
+    const l = start("node-d", { renewIntervalMs: 2_000, apiStaleAfterMs: 5_000 });
+    await l.firstRenewal;
+    const annotations = async () =>
+      (await client.get<LeaseJson>(leasePath("node-d"))).metadata?.annotations ?? {};
+    const before = l.writes;
+    // Many changes within one renew interval, as a flapping check would make.
+    for (const state of ["starting", "held", "eligible", "fenced", "eligible"])
+      l.annotate("barelb.io/membership", state);
+    l.annotate("barelb.io/node-warnings", "[]");
+    await sleep(300);
+    expect(l.writes).toBe(before);
+    expect((await annotations())["barelb.io/membership"]).toBeUndefined();
+    await eventually("the next renewal", () => (l.writes > before ? true : undefined), 5_000);
+    await eventually(
+      "the annotations on the Lease",
+      async () => ((await annotations())["barelb.io/membership"] === "eligible" ? true : undefined),
+      5_000,
+    );
+    const a = await annotations();
+    expect(a["barelb.io/node-warnings"]).toBe("[]");
+    expect(a["barelb.io/heartbeat-token"]).toBe("00112233445566778899aabbccddeeff");
+  });
 });

@@ -1,6 +1,7 @@
 import { endianness } from "node:os";
 import { describe, expect, it } from "vitest";
 import {
+  AF_INET,
   attributes,
   dumpRequest,
   parseAddressMessage,
@@ -104,5 +105,6 @@ describe("rtnetlink parsing", () => {
   it("builds dump requests", () => {
     expect(dumpRequest(RTM_GETLINK)).toEqual(new Uint8Array(16));
     expect([...dumpRequest(RTM_GETADDR)]).toEqual([10, 0, 0, 0, 0, 0, 0, 0]);
+    expect([...dumpRequest(RTM_GETADDR, AF_INET)]).toEqual([2, 0, 0, 0, 0, 0, 0, 0]);
   });
 });
