@@ -99,32 +99,51 @@ export function announcedConditions(
 }
 
 /**
- * For each IP this node stopped announcing that no node is elected for now (and that a
- * Service still holds), `False`/`NotAnnounced` with the election's reason, so the condition
- * does not go on naming this node. An IP that went to another node is left to that node.
+ * Withdraws the conditions this node wrote that would otherwise go on naming it. `standing`
+ * holds the IPs whose condition this node wrote as their announcer (every IP it gained, this
+ * step's included) and that no later step withdrew: a node that loses an IP to another one
+ * cannot know whether that one ever writes (it may be in its start-up quiet period, or lose
+ * the IP before announcing it), so it keeps the IP here. Once no node is elected for such an
+ * IP, and this node does not own it, each Service still holding it gets `False`/`NotAnnounced`
+ * with the election's reason. Returns the applies and the IPs that stay standing: those still
+ * held by a Service, owned here or elected to another node.
+ *
+ * Cost: at most one apply per Service for each node that announced the IP since it was last
+ * withdrawn, so writes stay proportional to ownership changes.
  */
-export function unannouncedConditions(
+export function withdrawnConditions(
+  standing: ReadonlySet<string>,
   step: {
-    lost: readonly { ip: string; owner: string | null }[];
+    owned: ReadonlyMap<string, unknown>;
     elected: ReadonlyMap<string, ElectedOwner>;
   },
   ips: ReadonlyMap<string, { holders: readonly V1Service[] }>,
   self: string,
   now: Date,
-): ConditionApply[] {
-  return step.lost.flatMap(({ ip }) => {
+): { applies: ConditionApply[]; standing: Set<string> } {
+  const applies: ConditionApply[] = [];
+  const still = new Set<string>();
+  for (const ip of standing) {
+    const held = ips.get(ip);
+    if (held === undefined || held.holders.length === 0) continue;
     const e = step.elected.get(ip);
-    if (e === undefined || e.owner !== null) return [];
-    return appliesFor(
-      ip,
-      ips.get(ip)?.holders ?? [],
-      false,
-      "False",
-      "NotAnnounced",
-      `no node announces ${ip}: ${e.why} (node ${self} stopped announcing it)`,
-      now,
+    if (step.owned.has(ip) || e === undefined || e.owner !== null) {
+      still.add(ip);
+      continue;
+    }
+    applies.push(
+      ...appliesFor(
+        ip,
+        held.holders,
+        false,
+        "False",
+        "NotAnnounced",
+        `no node announces ${ip}: ${e.why} (node ${self} stopped announcing it)`,
+        now,
+      ),
     );
-  });
+  }
+  return { applies, standing: still };
 }
 
 function appliesFor(

@@ -23,6 +23,8 @@ import { microTimeNow, type LeaseJson } from "../k8s/microtime.js";
  */
 
 export const SPEAKER_LEASE_PREFIX = "barelb-speaker-";
+/** How soon a renewal brought forward by an annotation goes out. */
+const SOON_MS = 1_000;
 export const SPEAKER_LEASE_LABELS = {
   "app.kubernetes.io/name": "barelb",
   "app.kubernetes.io/component": "speaker",
@@ -59,6 +61,8 @@ export class OwnLease {
   private lastApiOk = -Infinity;
   private timer: NodeJS.Timeout | undefined;
   private checkTimer: NodeJS.Timeout | undefined;
+  /** A renewal brought forward by `annotate(…, { soon: true })`. */
+  private soonTimer: NodeJS.Timeout | undefined;
   private stopped = false;
   private inFlight: Promise<void> = Promise.resolve();
   /** Renewals sent, for the API-load benchmark. */
@@ -224,10 +228,19 @@ export class OwnLease {
   /**
    * Sets an annotation published with the next renewal: a change costs no write of its own
    * (at most one renew interval late), so it may be called as often as anything changes.
+   * With `soon`, a change brings the next renewal forward to about a second from now (for
+   * what a reader should not see a renew interval late, like this node's membership state);
+   * more changes within that second ride on the same renewal.
    */
-  annotate(key: string, value: string): void {
+  annotate(key: string, value: string, opts: { soon?: boolean } = {}): void {
     if (this.opts.annotations[key] === value) return;
     this.opts.annotations = { ...this.opts.annotations, [key]: value };
+    if (opts.soon === true && this.soonTimer === undefined && !this.stopped) {
+      this.soonTimer = setTimeout(() => {
+        this.soonTimer = undefined;
+        if (this.lastRenewed > -Infinity) this.renewNow();
+      }, SOON_MS);
+    }
   }
 
   /**
@@ -239,6 +252,7 @@ export class OwnLease {
   async stop(remove: boolean, timeoutMs = 2_000): Promise<void> {
     this.stopped = true;
     clearTimeout(this.timer);
+    clearTimeout(this.soonTimer);
     clearTimeout(this.checkTimer);
     // A check in flight is not waited for: its answer changes nothing any more.
     const signal = AbortSignal.timeout(timeoutMs);

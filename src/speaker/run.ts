@@ -30,7 +30,7 @@ import {
   newHeartbeatToken,
 } from "./heartbeat-codec.js";
 import { gainedAnnouncements, ownershipStep } from "./ownership.js";
-import { announcedConditions, unannouncedConditions } from "./announced-condition.js";
+import { announcedConditions, withdrawnConditions } from "./announced-condition.js";
 import { ConditionWriter } from "./condition-writer.js";
 import { OwnLease, SPEAKER_LEASE_LABELS, SPEAKER_LEASE_PREFIX } from "./own-lease.js";
 import { readHostFacts } from "./node-facts.js";
@@ -130,6 +130,8 @@ export function runSpeaker(opts: SpeakerOptions, stop: AbortSignal): SpeakerHand
   /** The LoadBalancer IPs of the last recompute (the node checks name those on kube-ipvs0). */
   let lbIPs: ReadonlyMap<string, unknown> = new Map();
   let elected: ReadonlyMap<string, ElectedOwner> = new Map();
+  /** IPs whose "announced" condition this node wrote and may still stand (withdrawnConditions). */
+  let standing: ReadonlySet<string> = new Set();
   // Who announces each IP, on its Services: written on ownership changes only, if still true.
   const conditions = new ConditionWriter(
     client,
@@ -205,13 +207,17 @@ export function runSpeaker(opts: SpeakerOptions, stop: AbortSignal): SpeakerHand
     schedule();
   }
 
-  /** This node's own state, on its Lease with the next renewal. */
+  /**
+   * This node's own state, on its Lease about a second after it changes (`barelb status`
+   * reads it): one write per change, which is rare (start, hold, fence, stop).
+   */
   function publishMembership(quiet: boolean): void {
     const m = membership;
     const state = m?.status().find((s) => s.self)?.state;
     ownLease.annotate(
       MEMBERSHIP_ANNOTATION,
       selfMembership(state, { leaving: m?.selfLeaving() === true, quiet }),
+      { soon: true },
     );
   }
 
@@ -252,7 +258,15 @@ export function runSpeaker(opts: SpeakerOptions, stop: AbortSignal): SpeakerHand
     const gained = gainedAnnouncements(step, ips, usable, self);
     const now = new Date();
     conditions.add(announcedConditions(gained, self, now));
-    conditions.add(unannouncedConditions(step, ips, self, now));
+    const withdrawn = withdrawnConditions(
+      new Set([...standing, ...gained.map((g) => g.ip)]),
+      step,
+      ips,
+      self,
+      now,
+    );
+    conditions.add(withdrawn.applies);
+    standing = withdrawn.standing;
     for (const g of gained) {
       metrics.ownershipChanges.inc({ change: "gained" });
       for (const e of g.events) events.emit(eventTarget(e.service), e.type, e.reason, e.message);

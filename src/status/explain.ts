@@ -26,8 +26,13 @@ import {
   MEMBERSHIP_ANNOTATION,
   NODE_WARNINGS_ANNOTATION,
   parseNodeWarnings,
-  type NodeWarning,
-} from "../speaker/node-status.js";
+} from "../speaker/node-warnings.js";
+
+/** A warning a speaker published about its node (src/speaker/node-warnings.ts). */
+export interface NodeWarning {
+  kind: string;
+  message: string;
+}
 
 /**
  * `barelb status`, the pure part: what the API shows (one read of each kind of object) in,

@@ -185,4 +185,26 @@ describe.runIf(kc !== null)("speaker's own Lease on a real API server", () => {
     expect(a["barelb.io/node-warnings"]).toBe("[]");
     expect(a["barelb.io/heartbeat-token"]).toBe("00112233445566778899aabbccddeeff");
   });
+
+  it("brings the renewal forward for a change marked soon: one write for a burst of them", async () => {
+    const l = start("node-e", { renewIntervalMs: 30_000, apiStaleAfterMs: 40_000 });
+    await l.firstRenewal;
+    const annotations = async () =>
+      (await client.get<LeaseJson>(leasePath("node-e"))).metadata?.annotations ?? {};
+    const before = l.writes;
+    for (const state of ["starting", "held", "eligible"])
+      l.annotate("barelb.io/membership", state, { soon: true });
+    await eventually(
+      "the soon renewal",
+      async () => ((await annotations())["barelb.io/membership"] === "eligible" ? true : undefined),
+      5_000,
+    );
+    // Well before the 30 s renew interval, and one write for the three changes.
+    await sleep(1_500);
+    expect(l.writes).toBe(before + 1);
+    // The same value again is no change: nothing brought forward.
+    l.annotate("barelb.io/membership", "eligible", { soon: true });
+    await sleep(1_500);
+    expect(l.writes).toBe(before + 1);
+  });
 });

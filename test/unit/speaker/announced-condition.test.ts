@@ -1,11 +1,12 @@
 import { describe, expect, it } from "vitest";
 import type { V1Service } from "@kubernetes/client-node";
+import type { ElectedOwner } from "../../../src/speaker/election.js";
 import {
   ANNOUNCED_CONDITION,
   announcedConditions,
   familyOf,
   SPEAKER_FIELD_MANAGER,
-  unannouncedConditions,
+  withdrawnConditions,
 } from "../../../src/speaker/announced-condition.js";
 
 const svc = (namespace: string, name: string): V1Service => ({ metadata: { namespace, name } });
@@ -100,24 +101,22 @@ describe("announcedConditions", () => {
   });
 });
 
-describe("unannouncedConditions", () => {
+describe("withdrawnConditions", () => {
   const ips = new Map([
     ["192.0.2.10", { holders: [svc("a", "web"), svc("b", "dns")] }],
     ["192.0.2.11", { holders: [svc("a", "moved")] }],
+    ["192.0.2.12", { holders: [svc("a", "kept")] }],
+  ]);
+  const elected = new Map<string, ElectedOwner>([
+    ["192.0.2.10", { ip: "192.0.2.10", owner: null, why: "no ready endpoints" }],
+    ["192.0.2.11", { ip: "192.0.2.11", owner: "node-2", candidates: 2 }],
+    ["192.0.2.12", { ip: "192.0.2.12", owner: "node-1", candidates: 2 }],
   ]);
 
-  it("says NotAnnounced, with the election's reason, for a lost IP nobody is elected for", () => {
-    const applies = unannouncedConditions(
-      {
-        lost: [
-          { ip: "192.0.2.10", owner: null },
-          { ip: "192.0.2.11", owner: "node-2" },
-        ],
-        elected: new Map([
-          ["192.0.2.10", { ip: "192.0.2.10", owner: null, why: "no ready endpoints" }],
-          ["192.0.2.11", { ip: "192.0.2.11", owner: "node-2", candidates: 2 }],
-        ]),
-      },
+  it("says NotAnnounced, with the election's reason, for a standing IP nobody is elected for", () => {
+    const { applies, standing } = withdrawnConditions(
+      new Set(["192.0.2.10", "192.0.2.11", "192.0.2.12"]),
+      { owned: new Map([["192.0.2.12", {}]]), elected },
       ips,
       "node-1",
       now,
@@ -134,22 +133,47 @@ describe("unannouncedConditions", () => {
         "no node announces 192.0.2.10: no ready endpoints (node node-1 stopped announcing it)",
       lastTransitionTime: "2026-11-30T08:00:00Z",
     });
+    // Owned here, or elected to another node that may not have written yet: still standing.
+    expect([...standing].sort()).toEqual(["192.0.2.11", "192.0.2.12"]);
   });
 
-  it("writes nothing for an IP no Service holds any more, or that went to another node", () => {
-    expect(
-      unannouncedConditions(
-        {
-          lost: [
-            { ip: "192.0.2.99", owner: null },
-            { ip: "192.0.2.11", owner: "node-2" },
-          ],
-          elected: new Map([["192.0.2.11", { ip: "192.0.2.11", owner: "node-2", candidates: 1 }]]),
-        },
-        ips,
-        "node-1",
-        now,
-      ),
-    ).toEqual([]);
+  it("withdraws an IP lost to another node once nobody is elected for it (that node never wrote)", () => {
+    // Step 1: lost to node-2 (in its start-up quiet period, say): nothing written, it stands.
+    const first = withdrawnConditions(
+      new Set(["192.0.2.11"]),
+      { owned: new Map(), elected },
+      ips,
+      "node-1",
+      now,
+    );
+    expect(first.applies).toEqual([]);
+    // Step 2: every node excluded before node-2 announced: withdrawn here.
+    const second = withdrawnConditions(
+      first.standing,
+      {
+        owned: new Map(),
+        elected: new Map([
+          ["192.0.2.11", { ip: "192.0.2.11", owner: null, why: "no eligible node" }],
+        ]),
+      },
+      ips,
+      "node-1",
+      now,
+    );
+    expect(second.applies.map((a) => [a.name, a.body.status.conditions[0].reason])).toEqual([
+      ["moved", "NotAnnounced"],
+    ]);
+    expect(second.standing.size).toBe(0);
+  });
+
+  it("forgets an IP no Service holds any more, without a write", () => {
+    const r = withdrawnConditions(
+      new Set(["192.0.2.99"]),
+      { owned: new Map(), elected: new Map() },
+      ips,
+      "node-1",
+      now,
+    );
+    expect(r).toEqual({ applies: [], standing: new Set() });
   });
 });
