@@ -16,6 +16,7 @@ import {
 import { answering, owner, serviceIP } from "../helpers/arp-owner.js";
 import { eventually } from "../helpers/k8s.js";
 import { prereqs } from "../helpers/prereq.js";
+import { statusReport } from "../helpers/status.js";
 
 // kube-proxy's IPVS mode without strictARP, set up for real (issue 11): in one node's
 // namespace an interface kube-ipvs0 holds the Service's LoadBalancer IP while
@@ -165,6 +166,15 @@ describe.runIf(prereqs("node-warnings e2e", ["root", "ip", "arping", "curl", "se
       expect(warned.map((w) => w.kind)).toEqual([KIND]);
       expect(warned[0]?.message).toBe(event?.message);
       expect((await leaseAnnotations(chosen))[NODE_WARNINGS_ANNOTATION]).toBe("[]");
+      // And `barelb status` names it, on the node and among the warnings.
+      const r = await statusReport(lab.kubeconfig);
+      expect(r.nodes.find((n) => n.name === ipvsNode)?.warnings.map((w) => w.kind)).toEqual([KIND]);
+      expect(r.nodes.find((n) => n.name === chosen)?.warnings).toEqual([]);
+      expect(r.warnings).toContainEqual({
+        kind: KIND,
+        object: `Node ${ipvsNode}`,
+        message: event?.message,
+      });
     });
 
     it("clears once net.ipv4.conf.all.arp_ignore is 1 (what strictARP sets)", async () => {

@@ -1,7 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { CoreV1Api } from "@kubernetes/client-node";
 import { stringify } from "yaml";
-import { runCli } from "../../src/cli/run.js";
 import { loadKubeConfig, mergePatch } from "../../src/k8s/client.js";
 import { createLab, type Lab } from "../../src/lab/lab.js";
 import {
@@ -15,6 +14,7 @@ import type { StatusReport } from "../../src/status/explain.js";
 import { owner, serviceIP } from "../helpers/arp-owner.js";
 import { eventually } from "../helpers/k8s.js";
 import { prereqs } from "../helpers/prereq.js";
+import { statusReport } from "../helpers/status.js";
 
 // `barelb status -o json` against a lab with real speakers (three node namespaces, a LAN
 // client): who announces is the node the LAN client's arping finds, and each setup that
@@ -32,17 +32,7 @@ describe.runIf(prereqs("status e2e", ["root", "ip", "arping", "curl", "setpriv",
     let stopped = "";
     const core = () => loadKubeConfig(lab.kubeconfig).makeApiClient(CoreV1Api);
 
-    async function status(): Promise<StatusReport> {
-      let out = "";
-      let err = "";
-      const code = await runCli(
-        ["node", "barelb", "status", "--kubeconfig", lab.kubeconfig, "-o", "json"],
-        { writeOut: (s) => (out += s), writeErr: (s) => (err += s) },
-      );
-      expect(err).toBe("");
-      expect(code).toBe(0);
-      return JSON.parse(out) as StatusReport;
-    }
+    const status = () => statusReport(lab.kubeconfig);
     /** Polls the report until `ok` holds (the speakers act within a second or two). */
     const statusUntil = (what: string, ok: (r: StatusReport) => boolean) =>
       eventually(
