@@ -1,12 +1,14 @@
 import type { V1Service } from "@kubernetes/client-node";
 import { RESOURCES, resourcePath, type KubeClient } from "../k8s/api.js";
 import { ALLOCATED_FROM_POOL, type IPMode } from "../adapters/service.js";
+import { CONTROLLER_FIELD_MANAGER } from "../adapters/foreign-lb.js";
 import type { AssignmentWriter } from "./service-controller.js";
 
 /**
  * The controller's only writes to Services: one JSON merge patch of the status subresource
  * that sets (or clears) both `status.loadBalancer.ingress` and the ip-allocated-from-pool
- * annotation, so an assignment costs one API request.
+ * annotation, so an assignment costs one API request. Its field manager is
+ * `barelb-controller`: how `foreignFinding` tells barelb's writes from another implementation's.
  */
 export class ServiceStatusWriter implements AssignmentWriter {
   /** Requests made, for the API-load benchmark. */
@@ -46,9 +48,13 @@ export class ServiceStatusWriter implements AssignmentWriter {
       name: svc.metadata?.name ?? "",
       subresource: "status",
     });
-    await this.client.mergePatch(path, {
-      metadata: { annotations: { [ALLOCATED_FROM_POOL]: pool } },
-      status: { loadBalancer: { ingress } },
-    });
+    await this.client.mergePatch(
+      path,
+      {
+        metadata: { annotations: { [ALLOCATED_FROM_POOL]: pool } },
+        status: { loadBalancer: { ingress } },
+      },
+      { fieldManager: CONTROLLER_FIELD_MANAGER },
+    );
   }
 }

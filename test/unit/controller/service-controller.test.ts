@@ -4,6 +4,7 @@ import { pino } from "pino";
 import { parseConfig, type Config } from "../../../src/config/index.js";
 import type { EventSink, EventTarget, EventType } from "../../../src/k8s/events.js";
 import type { IPMode } from "../../../src/adapters/service.js";
+import { FOREIGN_WRITE_HOLD_MS, type ForeignFinding } from "../../../src/adapters/foreign-lb.js";
 import {
   ServiceController,
   type AssignmentWriter,
@@ -1036,5 +1037,115 @@ describe("ServiceController: ipMode (barelb.io/ip-mode)", () => {
         want: { a: ["192.0.2.0"], b: [] },
       },
     ]);
+  });
+});
+
+describe("ServiceController: another implementation acting on a Service", () => {
+  const yaml = pool("lan", ["192.0.2.0/30"]);
+  /** A controller whose `foreign` port answers from a Map the test fills. */
+  function setup() {
+    const c = new FakeCluster();
+    const found = new Map<string, ForeignFinding>();
+    const counts: Record<string, number>[] = [];
+    let now = Date.UTC(2026, 2, 1);
+    const ctrl = new ServiceController({
+      config: config(yaml),
+      lookup: (key) => c.services.get(key),
+      all: () => c.services.values(),
+      writer: c,
+      events: c,
+      log: pino({ level: "silent" }),
+      lbClass: undefined,
+      observer: {
+        allocationFailed: (code) => c.failures.push(code),
+        foreignLoadBalancers: (byKind) => counts.push({ ...byKind }),
+      },
+      foreign: (svc) => found.get(svc.metadata?.name ?? ""),
+      now: () => now,
+    });
+    return { c, found, counts, ctrl, tick: (ms: number) => (now += ms), now: () => now };
+  }
+  const serviceLB: ForeignFinding = {
+    kind: "ServiceLB",
+    message: "k3s ServiceLB also acts on this Service (pod kube-system/svclb-web-1)",
+    pods: ["kube-system/svclb-web-1"],
+    managers: [],
+    writtenAt: undefined,
+  };
+
+  it("writes nothing while ServiceLB's pods serve it, keeps what it holds, then takes it back", async () => {
+    const { c, found, counts, ctrl } = setup();
+    ctrl.restore();
+    const key = c.put(service("web"));
+    expect(await ctrl.reconcile(key)).toBe("ok");
+    expect(c.ips("web")).toEqual(["192.0.2.0"]);
+
+    // ServiceLB starts and writes a node IP over it.
+    found.set("web", serviceLB);
+    c.edit("web", (s) => (s.status = { loadBalancer: { ingress: [{ ip: "198.51.100.7" }] } }));
+    const writes = c.writes.length;
+    expect(await ctrl.reconcile(key)).toEqual({ after: Infinity });
+    expect(await ctrl.reconcile(key)).toEqual({ after: Infinity });
+    expect(c.writes.length).toBe(writes);
+    expect(c.ips("web")).toEqual(["198.51.100.7"]);
+    // Said once, while it lasts.
+    expect(c.events.filter((e) => e.reason === "ForeignLoadBalancer")).toEqual([
+      {
+        service: "web",
+        type: "Warning",
+        reason: "ForeignLoadBalancer",
+        message: serviceLB.message,
+      },
+    ]);
+    expect(counts.at(-1)).toEqual({ ServiceLB: 1, StatusWriter: 0 });
+    // Its IP stays held: another Service does not get it.
+    const other = c.put(service("other"));
+    await ctrl.reconcile(other);
+    expect(c.ips("other")).toEqual(["192.0.2.1"]);
+
+    // ServiceLB goes (--disable servicelb): barelb writes its IP back, once.
+    found.delete("web");
+    expect(await ctrl.reconcile(key)).toBe("ok");
+    expect(c.ips("web")).toEqual(["192.0.2.0"]);
+    expect(c.writes.length).toBe(writes + 2);
+    expect(counts.at(-1)).toEqual({ ServiceLB: 0, StatusWriter: 0 });
+  });
+
+  it("allocates nothing for a Service ServiceLB serves before barelb wrote it", async () => {
+    const { c, found, ctrl } = setup();
+    ctrl.restore();
+    found.set("web", serviceLB);
+    const key = c.put(service("web"));
+    expect(await ctrl.reconcile(key)).toEqual({ after: Infinity });
+    expect(c.writes).toEqual([]);
+    expect(ctrl.allocator.size).toBe(0);
+    expect(ctrl.pendingKeys()).toEqual([]);
+  });
+
+  it("after another writer's write, waits the hold, then writes its IPs back once", async () => {
+    const { c, found, ctrl, tick, now } = setup();
+    ctrl.restore();
+    const key = c.put(service("web"));
+    await ctrl.reconcile(key);
+    const writer: ForeignFinding = {
+      kind: "StatusWriter",
+      message: 'another LoadBalancer implementation acts on this Service; field manager "k3s"',
+      pods: [],
+      managers: ["k3s"],
+      writtenAt: now(),
+    };
+    found.set("web", writer);
+    c.edit("web", (s) => (s.status = { loadBalancer: { ingress: [{ ip: "198.51.100.7" }] } }));
+    const writes = c.writes.length;
+    expect(await ctrl.reconcile(key)).toEqual({ after: FOREIGN_WRITE_HOLD_MS });
+    tick(20_000);
+    expect(await ctrl.reconcile(key)).toEqual({ after: FOREIGN_WRITE_HOLD_MS - 20_000 });
+    expect(c.writes.length).toBe(writes);
+    tick(40_000);
+    // The hold is over; the finding still stands (the status is the other's) but barelb writes.
+    expect(await ctrl.reconcile(key)).toBe("ok");
+    expect(c.ips("web")).toEqual(["192.0.2.0"]);
+    expect(c.writes.length).toBe(writes + 1);
+    expect(c.events.filter((e) => e.reason === "ForeignLoadBalancer")).toHaveLength(1);
   });
 });
