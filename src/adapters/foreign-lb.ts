@@ -13,8 +13,10 @@ import { serviceKey } from "./service.js";
  *  - a status written by someone else and never by barelb is not a finding: it is what MetalLB
  *    or ServiceLB left before barelb took over (barelb keeps the IPs that fit its pools and
  *    replaces the others, saying so with ClearAssignment);
- *  - a status written by someone else at or after barelb's own last status write is: someone
- *    keeps writing it (managedFields times have whole seconds, so the same second counts).
+ *  - a status written by someone else after barelb's own last status write is: someone keeps
+ *    writing it. managedFields times have whole seconds, and a write in the same second as
+ *    barelb's cannot be ordered: it does not count (a takeover writes the pool annotation within
+ *    a second of the Service's creation in tests; a real fight crosses a second soon enough).
  * barelb's own managers: the controller's `barelb-controller` (and `barelb`, the name the API
  * server derived from the user agent before the controller named itself), and the speakers'
  * `barelb-speaker-*`, which write only their conditions.
@@ -47,7 +49,7 @@ export interface ForeignFinding {
   message: string;
   /** The ServiceLB pods, "namespace/name", sorted. */
   pods: string[];
-  /** Other field managers that wrote `status.loadBalancer` at or after barelb, sorted. */
+  /** Other field managers that wrote `status.loadBalancer` after barelb did, sorted. */
   managers: string[];
   /** When the newest of those wrote it (ms since the epoch), or undefined. */
   writtenAt: number | undefined;
@@ -154,7 +156,7 @@ export function standsBack(
   return Math.max(0, Math.min(holdMs, f.writtenAt + holdMs - nowMs));
 }
 
-/** Who wrote `status.loadBalancer` at or after barelb's controller last wrote the status. */
+/** Who wrote `status.loadBalancer` after barelb's controller last wrote the status. */
 function foreignWriters(
   fields: readonly V1ManagedFieldsEntry[],
 ): { manager: string; at: number }[] {
@@ -172,7 +174,7 @@ function foreignWriters(
   }
   if (own === undefined) return [];
   const since = own;
-  return others.filter((o) => o.at >= since);
+  return others.filter((o) => o.at > since);
 }
 
 function timeOf(e: V1ManagedFieldsEntry): number | undefined {

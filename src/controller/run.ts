@@ -39,6 +39,8 @@ export interface ControllerOptions {
   metricsAddress: string;
   metricsPort: number;
   log: Logger;
+  /** How long to leave a status another implementation wrote (tests shorten it). */
+  foreignWriteHoldMs?: number;
 }
 
 /** What the rest of the process can see of a running controller (tests and benchmarks). */
@@ -171,6 +173,7 @@ export function runController(opts: ControllerOptions, stop: AbortSignal): Contr
         lbClass: opts.lbClass,
         observer: metrics,
         foreign: (svc) => foreignFinding(svc, foreignPods.pods(serviceKey(svc))),
+        foreignHoldMs: opts.foreignWriteHoldMs,
       });
       // Decisions are synchronous and in order; only the API writes of up to 16 overlap.
       const queue = new WorkQueue<string>({ baseDelayMs: 200, maxDelayMs: 60_000, workers: 16 });

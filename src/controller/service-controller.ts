@@ -86,6 +86,8 @@ export interface ServiceControllerDeps {
   foreign?: (svc: V1Service) => ForeignFinding | undefined;
   /** The clock for `standsBack` (ms since the epoch). */
   now?: () => number;
+  /** `standsBack`'s hold after another writer's write; default FOREIGN_WRITE_HOLD_MS. */
+  foreignHoldMs?: number;
 }
 
 function sameList(a: readonly string[], b: readonly string[]): boolean {
@@ -275,7 +277,7 @@ export class ServiceController {
     }
 
     // Another implementation writes this status: keep what is held, write nothing.
-    const wait = standsBack(foreign, this.deps.now?.() ?? Date.now());
+    const wait = standsBack(foreign, this.deps.now?.() ?? Date.now(), this.deps.foreignHoldMs);
     if (wait > 0) {
       this.pending.delete(key);
       return wait;

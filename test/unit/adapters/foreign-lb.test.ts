@@ -89,9 +89,14 @@ describe("foreignFinding: who wrote the status", () => {
       want: { managers: ["k3s"], writtenAt: T0 + 8_000 },
     },
     {
-      name: "in the same second as barelb: counts (managedFields have whole seconds)",
+      name: "in the same second as barelb: cannot be ordered, does not count",
       fields: [entry("barelb-controller", 5, "annotation"), entry("svclb", 5, "loadBalancer")],
-      want: { managers: ["svclb"], writtenAt: T0 + 5_000 },
+      want: undefined,
+    },
+    {
+      name: "a second after barelb",
+      fields: [entry("barelb-controller", 5, "annotation"), entry("svclb", 6, "loadBalancer")],
+      want: { managers: ["svclb"], writtenAt: T0 + 6_000 },
     },
     {
       name: "two others; the newest time",
