@@ -102,7 +102,7 @@ export function foreignFinding(
       kind: "ServiceLB",
       message:
         `k3s ServiceLB also acts on this Service (pod ${first}${more})${byWhom}: barelb leaves ` +
-        `its status alone until ServiceLB stops; start k3s with --disable servicelb, or run barelb ` +
+        `its status alone until ServiceLB stops, then gives it an IP from its pools; start k3s with --disable servicelb, or run barelb ` +
         `with --lb-class and give the Services it should handle that loadBalancerClass (ServiceLB ` +
         `leaves Services with a class alone)`,
       pods: [...pods],
@@ -175,6 +175,18 @@ function foreignWriters(
   if (own === undefined) return [];
   const since = own;
   return others.filter((o) => o.at > since);
+}
+
+/**
+ * Who last wrote `status.loadBalancer`: "barelb" (its controller), "other", or undefined when
+ * managedFields do not say (none kept, or nobody wrote it).
+ */
+export function loadBalancerWriter(svc: V1Service): "barelb" | "other" | undefined {
+  for (const e of svc.metadata?.managedFields ?? []) {
+    if (e.subresource !== "status" || e.manager === undefined || !ownsLoadBalancer(e)) continue;
+    return CONTROLLER_MANAGERS.has(e.manager) ? "barelb" : "other";
+  }
+  return undefined;
 }
 
 function timeOf(e: V1ManagedFieldsEntry): number | undefined {

@@ -19,6 +19,7 @@ import {
 } from "../adapters/service.js";
 import {
   FOREIGN_KINDS,
+  loadBalancerWriter,
   standsBack,
   type ForeignFinding,
   type ForeignKind,
@@ -63,8 +64,11 @@ export interface AssignmentWriter {
    * ip-allocated-from-pool annotation.
    */
   write(svc: V1Service, ips: readonly string[], pool: string, ipMode: IPMode): Promise<void>;
-  /** Removes both. */
-  clear(svc: V1Service): Promise<void>;
+  /**
+   * Removes both; with `keepIngress`, only the annotation (the ingress is another
+   * implementation's).
+   */
+  clear(svc: V1Service, opts?: { keepIngress?: boolean }): Promise<void>;
 }
 
 export interface ControllerObserver {
@@ -263,14 +267,20 @@ export class ServiceController {
       this.pending.delete(key);
       const released = held !== undefined ? this.release(key) : undefined;
       if (poolAnnotation(svc) !== undefined) {
-        await writer.clear(svc);
-        const ips = released?.ips ?? statusIPs(svc);
+        // Handed to another implementation that has written its own status already: keep it.
+        const keepIngress = loadBalancerWriter(svc) === "other";
+        await writer.clear(svc, { keepIngress });
+        const ips = released?.ips ?? (keepIngress ? [] : statusIPs(svc));
         events.emit(
           eventTarget(svc),
           "Normal",
           "ClearAssignment",
-          `released ${plural(ips)} ${ips.join(", ")}: the Service is no longer one barelb handles ` +
-            `(type ${svc.spec?.type ?? "?"}${svc.spec?.loadBalancerClass ? `, class ${svc.spec.loadBalancerClass}` : ""})`,
+          `${ips.length > 0 ? `released ${plural(ips)} ${ips.join(", ")}` : "released its assignment"}: ` +
+            `the Service is no longer one barelb handles ` +
+            `(type ${svc.spec?.type ?? "?"}${svc.spec?.loadBalancerClass ? `, class ${svc.spec.loadBalancerClass}` : ""})` +
+            (keepIngress
+              ? "; its status.loadBalancer, written by another implementation, stays"
+              : ""),
         );
       }
       return 0;

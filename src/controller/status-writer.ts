@@ -32,14 +32,15 @@ export class ServiceStatusWriter implements AssignmentWriter {
     );
   }
 
-  async clear(svc: V1Service): Promise<void> {
-    await this.patch(svc, null, null);
+  async clear(svc: V1Service, opts: { keepIngress?: boolean } = {}): Promise<void> {
+    await this.patch(svc, null, opts.keepIngress === true ? undefined : null);
   }
 
   private async patch(
     svc: V1Service,
     pool: string | null,
-    ingress: { ip: string; ipMode: string }[] | null,
+    /** undefined: leave the ingress as it is. */
+    ingress: { ip: string; ipMode: string }[] | null | undefined,
   ) {
     this.writes++;
     this.onWrite();
@@ -52,7 +53,7 @@ export class ServiceStatusWriter implements AssignmentWriter {
       path,
       {
         metadata: { annotations: { [ALLOCATED_FROM_POOL]: pool } },
-        status: { loadBalancer: { ingress } },
+        ...(ingress === undefined ? {} : { status: { loadBalancer: { ingress } } }),
       },
       { fieldManager: CONTROLLER_FIELD_MANAGER },
     );

@@ -4,6 +4,7 @@ import {
   FOREIGN_WRITE_HOLD_MS,
   foreignFinding,
   foreignLoadBalancers,
+  loadBalancerWriter,
   SERVICELB_NAME_LABEL,
   SERVICELB_NAMESPACE_LABEL,
   serviceLBPods,
@@ -243,5 +244,26 @@ describe("slimManagedFields", () => {
     expect(foreignFinding(service("s", slim))?.managers).toEqual(["k3s"]);
     expect(slimManagedFields([entry("kube-vip", 1, "conditions")])).toBeUndefined();
     expect(slimManagedFields(undefined)).toBeUndefined();
+  });
+});
+
+describe("loadBalancerWriter", () => {
+  it("names who last wrote status.loadBalancer, if managedFields say", () => {
+    expect(loadBalancerWriter(service("s", [entry("barelb-controller", 1, "loadBalancer")]))).toBe(
+      "barelb",
+    );
+    expect(loadBalancerWriter(service("s", [entry("barelb", 1, "loadBalancer")]))).toBe("barelb");
+    expect(
+      loadBalancerWriter(
+        service("s", [
+          entry("barelb-controller", 1, "annotation"),
+          entry("k3s", 2, "loadBalancer"),
+        ]),
+      ),
+    ).toBe("other");
+    expect(loadBalancerWriter(service("s", [entry("barelb-speaker-ipv4", 1, "conditions")]))).toBe(
+      undefined,
+    );
+    expect(loadBalancerWriter(service("s"))).toBeUndefined();
   });
 });

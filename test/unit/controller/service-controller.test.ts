@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import type { V1Service, V1ServiceSpec } from "@kubernetes/client-node";
+import type { V1ManagedFieldsEntry, V1Service, V1ServiceSpec } from "@kubernetes/client-node";
 import { pino } from "pino";
 import { parseConfig, type Config } from "../../../src/config/index.js";
 import type { EventSink, EventTarget, EventType } from "../../../src/k8s/events.js";
@@ -88,6 +88,7 @@ interface Write {
   ips?: readonly string[];
   pool?: string;
   ipMode?: string;
+  keepIngress?: boolean;
 }
 
 /** The Services as the API server holds them, and fakes of the controller's ports. */
@@ -135,8 +136,11 @@ class FakeCluster implements AssignmentWriter, EventSink, ControllerObserver {
     return (this.get(name).status?.loadBalancer?.ingress ?? []).map((i) => i.ipMode);
   }
 
-  clear(svc: V1Service): Promise<void> {
-    return this.patch(svc, { op: "clear" });
+  clear(svc: V1Service, opts: { keepIngress?: boolean } = {}): Promise<void> {
+    return this.patch(svc, {
+      op: "clear",
+      ...(opts.keepIngress === true ? { keepIngress: true } : {}),
+    });
   }
 
   private async patch(svc: V1Service, w: Omit<Write, "service">): Promise<void> {
@@ -153,12 +157,14 @@ class FakeCluster implements AssignmentWriter, EventSink, ControllerObserver {
     const { [POOL]: _old, ...annotations } = next.metadata?.annotations ?? {};
     if (w.op === "write") annotations[POOL] = w.pool ?? "";
     next.metadata = { ...next.metadata, annotations };
-    next.status = {
-      loadBalancer: {
-        ingress:
-          w.op === "write" ? (w.ips ?? []).map((ip) => ({ ip, ipMode: w.ipMode })) : undefined,
-      },
-    };
+    if (w.keepIngress !== true) {
+      next.status = {
+        loadBalancer: {
+          ingress:
+            w.op === "write" ? (w.ips ?? []).map((ip) => ({ ip, ipMode: w.ipMode })) : undefined,
+        },
+      };
+    }
     this.services.set(key, next);
   }
 
@@ -1147,5 +1153,52 @@ describe("ServiceController: another implementation acting on a Service", () => 
     expect(c.ips("web")).toEqual(["192.0.2.0"]);
     expect(c.writes.length).toBe(writes + 1);
     expect(c.events.filter((e) => e.reason === "ForeignLoadBalancer")).toHaveLength(1);
+  });
+});
+
+describe("ServiceController: a Service handed to another implementation", () => {
+  const yaml = pool("lan", ["192.0.2.0/30"]);
+  const lbStatus = (manager: string) =>
+    ({
+      manager,
+      operation: "Update",
+      subresource: "status",
+      time: new Date(Date.UTC(2026, 2, 1)),
+      fieldsV1: { "f:status": { "f:loadBalancer": {} } },
+    }) as V1ManagedFieldsEntry;
+
+  it("clears only its annotation when the other has written its own status already", async () => {
+    const h = new Harness(new FakeCluster(), config(yaml));
+    const c = h.cluster;
+    await h.drain(h.ctrl.restore());
+    await h.drain([c.put(service("web"))]);
+    expect(c.ips("web")).toEqual(["192.0.2.0"]);
+    // The user gives it another class; that implementation writes its IP first.
+    const key = c.edit("web", (s) => {
+      s.spec = { ...s.spec, loadBalancerClass: "example.com/other" };
+      s.status = { loadBalancer: { ingress: [{ ip: "198.51.100.20" }] } };
+      s.metadata = { ...s.metadata, managedFields: [lbStatus("other-lb")] };
+    });
+    await h.drain([key]);
+    expect(c.ips("web")).toEqual(["198.51.100.20"]);
+    expect(c.pool("web")).toBeUndefined();
+    expect(c.writes.at(-1)).toEqual({ op: "clear", service: key, keepIngress: true });
+    expect(c.events.at(-1)?.message).toMatch(
+      /^released IP 192\.0\.2\.0: .*; its status.loadBalancer, written by another implementation, stays$/,
+    );
+  });
+
+  it("clears its own ingress when barelb wrote it last", async () => {
+    const h = new Harness(new FakeCluster(), config(yaml));
+    const c = h.cluster;
+    await h.drain(h.ctrl.restore());
+    await h.drain([c.put(service("web"))]);
+    const key = c.edit("web", (s) => {
+      s.spec = { ...s.spec, loadBalancerClass: "example.com/other" };
+      s.metadata = { ...s.metadata, managedFields: [lbStatus("barelb-controller")] };
+    });
+    await h.drain([key]);
+    expect(c.ips("web")).toEqual([]);
+    expect(c.writes.at(-1)).toEqual({ op: "clear", service: key });
   });
 });
