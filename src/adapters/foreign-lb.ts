@@ -169,8 +169,7 @@ function foreignWriters(
       if (at !== undefined) own = Math.max(own ?? at, at);
       continue;
     }
-    if (e.manager.startsWith("barelb-") || NOT_AN_IMPLEMENTATION.has(e.manager)) continue;
-    if (at !== undefined && ownsLoadBalancer(e)) others.push({ manager: e.manager, at });
+    if (at !== undefined && isForeignWriter(e)) others.push({ manager: e.manager, at });
   }
   if (own === undefined) return [];
   const since = own;
@@ -187,6 +186,18 @@ export function loadBalancerWriter(svc: V1Service): "barelb" | "other" | undefin
     return CONTROLLER_MANAGERS.has(e.manager) ? "barelb" : "other";
   }
   return undefined;
+}
+
+/** An entry of another implementation that owns `status.loadBalancer`. */
+function isForeignWriter(e: V1ManagedFieldsEntry): boolean {
+  return (
+    e.subresource === "status" &&
+    e.manager !== undefined &&
+    !CONTROLLER_MANAGERS.has(e.manager) &&
+    !e.manager.startsWith("barelb-") &&
+    !NOT_AN_IMPLEMENTATION.has(e.manager) &&
+    ownsLoadBalancer(e)
+  );
 }
 
 function timeOf(e: V1ManagedFieldsEntry): number | undefined {
@@ -206,13 +217,15 @@ const LOAD_BALANCER_FIELDS = Object.freeze({ "f:status": Object.freeze({ "f:load
 
 /**
  * What the controller's Service cache keeps of managedFields (the informer drops them by
- * default): the status entries of barelb's controller and of whoever owns
- * `status.loadBalancer`, with only that much of their fields. Enough for `foreignFinding`.
+ * default): when someone other than barelb owns `status.loadBalancer`, the status entries of
+ * barelb's controller and of that owner, with only that much of their fields; otherwise
+ * nothing, which is the common case and costs no memory. Enough for `foreignFinding` and
+ * `loadBalancerWriter` (which reads "nobody said" as barelb's own).
  */
 export function slimManagedFields(
   fields: readonly V1ManagedFieldsEntry[] | undefined,
 ): V1ManagedFieldsEntry[] | undefined {
-  if (fields === undefined) return undefined;
+  if (fields === undefined || !fields.some(isForeignWriter)) return undefined;
   const out: V1ManagedFieldsEntry[] = [];
   for (const e of fields) {
     if (e.subresource !== "status" || e.manager === undefined) continue;

@@ -160,4 +160,20 @@ describe.runIf(kc !== null)("another LoadBalancer implementation, on a real API 
     expect(ctl?.handle.writer.writes).toBe(writes + 1);
     await waitGauge("StatusWriter", "0");
   });
+
+  it("leaves the status another implementation wrote when a Service stops being barelb's", async () => {
+    await svc.create("handed");
+    await svc.waitIPs("handed", (ips) => ips.length === 1, "an IP");
+    // barelb moves to another class (as the ForeignLoadBalancer message suggests); the
+    // implementation that keeps the Service has written its own status meanwhile.
+    await ctl?.stop();
+    await writeStatus("handed", "198.51.100.11", "k3s");
+    ctl = startTestController(admin, { namespace: ns, lbClass: `${svc.lbClass}-other` });
+    await ctl.handle.restored;
+    const ev = await svc.waitEvent("handed", "ClearAssignment", "no longer one barelb handles");
+    expect(ev.message).toContain("written by another implementation, stays");
+    const read = await svc.read("handed");
+    expect(read.metadata?.annotations?.["barelb.io/ip-allocated-from-pool"]).toBeUndefined();
+    expect(await svc.ips("handed")).toEqual(["198.51.100.11"]);
+  });
 });

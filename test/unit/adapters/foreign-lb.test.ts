@@ -243,6 +243,14 @@ describe("slimManagedFields", () => {
     // What the finding needs survives the cut.
     expect(foreignFinding(service("s", slim))?.managers).toEqual(["k3s"]);
     expect(slimManagedFields([entry("kube-vip", 1, "conditions")])).toBeUndefined();
+    // Only barelb wrote it (nearly every Service): nothing is kept.
+    expect(
+      slimManagedFields([
+        entry("barelb-controller", 5, "loadBalancer"),
+        entry("barelb-speaker-ipv6", 6, "conditions"),
+        entry("before-first-apply", 1, "loadBalancer"),
+      ]),
+    ).toBeUndefined();
     expect(slimManagedFields(undefined)).toBeUndefined();
   });
 });
