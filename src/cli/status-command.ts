@@ -1,3 +1,5 @@
+import { foreignLoadBalancers, SERVICELB_NAME_LABEL } from "../adapters/foreign-lb.js";
+import { isHandled } from "../adapters/service.js";
 import { loadKubeClient } from "../k8s/api.js";
 import { explain } from "../status/explain.js";
 import { gather } from "../status/gather.js";
@@ -17,6 +19,12 @@ export async function statusCommand(args: StatusArgs, out: (s: string) => void):
       namespace: args.namespace,
       configMapName: args.configMap,
       lbClass: args.lbClass,
+      foreign: (pods, services) =>
+        foreignLoadBalancers(
+          pods,
+          services.filter((svc) => isHandled(svc, args.lbClass)),
+        ),
+      foreignPodSelector: SERVICELB_NAME_LABEL,
     });
     const report = await explain(snapshot);
     out(args.output === "json" ? `${JSON.stringify(report, null, 2)}\n` : renderStatus(report));

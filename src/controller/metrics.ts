@@ -3,6 +3,7 @@ import type { PoolStats } from "../allocator/allocator.js";
 import { familyName } from "../net/ip.js";
 import type { ControllerObserver } from "./service-controller.js";
 import { SETUP_WARNING_KINDS, type SetupWarning } from "./setup-warnings.js";
+import { FOREIGN_KINDS, type ForeignKind } from "../adapters/foreign-lb.js";
 
 /** The controller's Prometheus metrics, registered on the registry passed in. */
 export class ControllerMetrics implements ControllerObserver {
@@ -13,6 +14,7 @@ export class ControllerMetrics implements ControllerObserver {
   readonly servicesWithIP: Gauge;
   readonly statusWrites: Counter;
   readonly setupWarnings: Gauge<"kind">;
+  readonly foreign: Gauge<"kind">;
 
   constructor(registry: Registry) {
     const registers = [registry];
@@ -56,6 +58,17 @@ export class ControllerMetrics implements ControllerObserver {
       registers,
     });
     for (const kind of SETUP_WARNING_KINDS) this.setupWarnings.set({ kind }, 0);
+    this.foreign = new Gauge({
+      name: "barelb_controller_foreign_load_balancers",
+      help: "LoadBalancer Services barelb handles that another implementation acts on, by kind: ServiceLB (k3s ServiceLB pods serve it), StatusWriter (another field manager writes its status)",
+      labelNames: ["kind"],
+      registers,
+    });
+    for (const kind of FOREIGN_KINDS) this.foreign.set({ kind }, 0);
+  }
+
+  foreignLoadBalancers(byKind: Readonly<Record<ForeignKind, number>>): void {
+    for (const kind of FOREIGN_KINDS) this.foreign.set({ kind }, byKind[kind]);
   }
 
   allocationFailed(code: string): void {

@@ -14,10 +14,12 @@ import { serviceKey } from "../adapters/service.js";
 import { ServiceController } from "./service-controller.js";
 import { ServiceStatusWriter } from "./status-writer.js";
 import { watchSetup } from "./setup-watch.js";
+import { watchForeign } from "./foreign-watch.js";
+import { foreignFinding, slimManagedFields } from "../adapters/foreign-lb.js";
 
 /**
  * `barelb controller`: watches the pool ConfigMap, all Services and Nodes (setup warnings,
- * addresses never picked); the leader (Lease `barelb-controller`) restores existing
+ * addresses never picked) and k3s ServiceLB's pods (another implementation acting); the leader (Lease `barelb-controller`) restores existing
  * assignments, then reconciles Services one at a time. Standbys keep their caches warm so a
  * takeover starts at once.
  */
@@ -37,6 +39,8 @@ export interface ControllerOptions {
   metricsAddress: string;
   metricsPort: number;
   log: Logger;
+  /** How long to leave a status another implementation wrote (tests shorten it). */
+  foreignWriteHoldMs?: number;
 }
 
 /** What the rest of the process can see of a running controller (tests and benchmarks). */
@@ -127,7 +131,23 @@ export function runController(opts: ControllerOptions, stop: AbortSignal): Contr
     handlers: { add: enqueue, update: enqueue, delete: enqueue },
     log,
     what: "services",
+    // Only who wrote status.loadBalancer (and when) of managedFields: see foreign-lb.ts.
+    transform: (svc) => {
+      const slim = slimManagedFields(svc.metadata?.managedFields);
+      if (svc.metadata !== undefined) {
+        if (slim === undefined) delete svc.metadata.managedFields;
+        else svc.metadata.managedFields = slim;
+      }
+      return svc;
+    },
   });
+  // ---- k3s ServiceLB's pods: another implementation acting on the Services they name ----
+  const foreignPods = watchForeign({
+    client,
+    log,
+    onChange: (key) => session?.queue.add(key),
+  });
+
   const lookup = (key: string) => {
     const slash = key.indexOf("/");
     return services.cache.get(key.slice(slash + 1), key.slice(0, slash));
@@ -138,7 +158,7 @@ export function runController(opts: ControllerOptions, stop: AbortSignal): Contr
     metrics.leader.set(1);
     try {
       await Promise.race([
-        Promise.all([services.synced, poolConfig.loaded, setup.synced]),
+        Promise.all([services.synced, poolConfig.loaded, setup.synced, foreignPods.synced]),
         whenAborted(lost),
       ]);
       const config = poolConfig.current();
@@ -152,6 +172,8 @@ export function runController(opts: ControllerOptions, stop: AbortSignal): Contr
         log,
         lbClass: opts.lbClass,
         observer: metrics,
+        foreign: (svc) => foreignFinding(svc, foreignPods.pods(serviceKey(svc))),
+        foreignHoldMs: opts.foreignWriteHoldMs,
       });
       // Decisions are synchronous and in order; only the API writes of up to 16 overlap.
       const queue = new WorkQueue<string>({ baseDelayMs: 200, maxDelayMs: 60_000, workers: 16 });
@@ -165,8 +187,11 @@ export function runController(opts: ControllerOptions, stop: AbortSignal): Contr
       await queue.run(
         lost,
         async (key) => {
-          if ((await ctrl.reconcile(key)) === "reprocessAll") {
+          const outcome = await ctrl.reconcile(key);
+          if (outcome === "reprocessAll") {
             for (const p of ctrl.pendingKeys()) queue.add(p);
+          } else if (typeof outcome === "object" && Number.isFinite(outcome.after)) {
+            queue.addAfter(key, outcome.after);
           }
           metrics.updatePools(ctrl.allocator.stats(), countAssigned(ctrl));
           return "ok";
@@ -177,6 +202,7 @@ export function runController(opts: ControllerOptions, stop: AbortSignal): Contr
       session = null;
       isRestored = false;
       setup.forget();
+      metrics.foreignLoadBalancers({ ServiceLB: 0, StatusWriter: 0 });
       metrics.leader.set(0);
     }
   }
@@ -221,7 +247,7 @@ export function runController(opts: ControllerOptions, stop: AbortSignal): Contr
     } finally {
       // Each step bounded: an API server that does not answer cannot hold the stop.
       await steps.run("stop the watches", 1_000, () =>
-        Promise.all([services.stop(), poolConfig.stop(), setup.stop()]),
+        Promise.all([services.stop(), poolConfig.stop(), setup.stop(), foreignPods.stop()]),
       );
       await steps.run("write the last Events", 1_000, (signal) => events.flush(signal));
       await steps.run("close the metrics server", 500, (signal) => closeHttpServer(server, signal));

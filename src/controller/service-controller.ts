@@ -17,6 +17,13 @@ import {
   eventTarget,
   type IPMode,
 } from "../adapters/service.js";
+import {
+  FOREIGN_KINDS,
+  loadBalancerWriter,
+  standsBack,
+  type ForeignFinding,
+  type ForeignKind,
+} from "../adapters/foreign-lb.js";
 
 /**
  * The controller's core: decides, for one Service at a time, which IPs it holds, and asks a
@@ -35,13 +42,20 @@ import {
  *    retried after a config change or a release.
  *  - Whenever IPs are freed, the pending Services are retried ("reprocessAll"), even when
  *    the write that followed the release failed and the Service is retried.
+ *  - While another LoadBalancer implementation acts on a Service (`foreignFinding`), the
+ *    controller does not write its status: not while k3s ServiceLB's pods serve it, and not
+ *    for a minute after someone else wrote it (then it writes its IPs back once), so two
+ *    controllers never rewrite each other in a loop. It keeps what it holds meanwhile, says so
+ *    once (Warning ForeignLoadBalancer) and allocates nothing new for it.
  */
 
 /**
  * What to do after a reconcile: "reprocessAll" when IPs were freed that others may want (by
- * this reconcile, or by an earlier one whose write then failed), so `pendingKeys()` are due.
+ * this reconcile, or by an earlier one whose write then failed), so `pendingKeys()` are due;
+ * `{ after }` when it stands back from another implementation: reconcile the key again after
+ * that many ms (Infinity: only when the Service or the other implementation's pods change).
  */
-export type ReconcileOutcome = "ok" | "reprocessAll";
+export type ReconcileOutcome = "ok" | "reprocessAll" | { after: number };
 
 /** The controller's writes to Kubernetes. Each is a single merge patch of the status. */
 export interface AssignmentWriter {
@@ -50,12 +64,17 @@ export interface AssignmentWriter {
    * ip-allocated-from-pool annotation.
    */
   write(svc: V1Service, ips: readonly string[], pool: string, ipMode: IPMode): Promise<void>;
-  /** Removes both. */
-  clear(svc: V1Service): Promise<void>;
+  /**
+   * Removes both; with `keepIngress`, only the annotation (the ingress is another
+   * implementation's).
+   */
+  clear(svc: V1Service, opts?: { keepIngress?: boolean }): Promise<void>;
 }
 
 export interface ControllerObserver {
   allocationFailed(code: string): void;
+  /** Handled Services another implementation acts on now, by kind. */
+  foreignLoadBalancers?(byKind: Readonly<Record<ForeignKind, number>>): void;
 }
 
 export interface ServiceControllerDeps {
@@ -67,6 +86,12 @@ export interface ServiceControllerDeps {
   log: Logger;
   lbClass: string | undefined;
   observer?: ControllerObserver;
+  /** Another implementation acting on a handled Service (`foreignFinding`), if any. */
+  foreign?: (svc: V1Service) => ForeignFinding | undefined;
+  /** The clock for `standsBack` (ms since the epoch). */
+  now?: () => number;
+  /** `standsBack`'s hold after another writer's write; default FOREIGN_WRITE_HOLD_MS. */
+  foreignHoldMs?: number;
 }
 
 function sameList(a: readonly string[], b: readonly string[]): boolean {
@@ -97,6 +122,8 @@ export class ServiceController {
   private readonly partial = new Set<string>();
   /** IPs were freed and the pending Services not retried since (see `reconcile`). */
   private freed = false;
+  /** Handled Services another implementation acts on, with what was said about each. */
+  private readonly foreign = new Map<string, ForeignFinding>();
 
   constructor(private readonly deps: ServiceControllerDeps) {
     this.allocator = new Allocator(deps.config);
@@ -159,7 +186,9 @@ export class ServiceController {
    * allocator keeps its decision, so the retry writes the same IPs.
    */
   async reconcile(key: string): Promise<ReconcileOutcome> {
-    await this.converge(key);
+    const after = await this.converge(key);
+    // Standing back frees nothing: a pending "reprocessAll" waits for the next reconcile.
+    if (after > 0) return { after };
     if (!this.freed) return "ok";
     this.freed = false;
     return "reprocessAll";
@@ -180,34 +209,88 @@ export class ServiceController {
     else this.partial.add(key);
   }
 
-  private async converge(key: string): Promise<void> {
+  /**
+   * Records what another implementation does to the Service (undefined: nothing, or not
+   * handled) and says it once per new finding: a Warning Event, a log line, the gauge.
+   */
+  private noteForeign(key: string, svc: V1Service | undefined): ForeignFinding | undefined {
+    const found = svc === undefined ? undefined : this.deps.foreign?.(svc);
+    const before = this.foreign.get(key);
+    if (found === undefined) {
+      if (before === undefined) return undefined;
+      this.foreign.delete(key);
+      this.deps.log.info(
+        { service: key },
+        "no other LoadBalancer implementation acts on the Service now",
+      );
+    } else {
+      this.foreign.set(key, found);
+      if (before?.message === found.message) return found;
+      if (svc !== undefined) {
+        this.deps.events.emit(eventTarget(svc), "Warning", "ForeignLoadBalancer", found.message);
+      }
+      this.deps.log.warn(
+        { service: key, kind: found.kind, pods: found.pods, managers: found.managers },
+        "another LoadBalancer implementation acts on the Service",
+      );
+    }
+    if (this.deps.observer?.foreignLoadBalancers !== undefined) {
+      const byKind = Object.fromEntries(FOREIGN_KINDS.map((k) => [k, 0])) as Record<
+        ForeignKind,
+        number
+      >;
+      for (const f of this.foreign.values()) byKind[f.kind]++;
+      this.deps.observer.foreignLoadBalancers(byKind);
+    }
+    return found;
+  }
+
+  /** Returns ms to wait before reconciling again when it stands back, else 0. */
+  private async converge(key: string): Promise<number> {
     const { events, writer, log, lbClass } = this.deps;
     const svc = this.deps.lookup(key);
     const held = this.allocator.get(key);
+    const foreign = this.noteForeign(
+      key,
+      svc !== undefined && isHandled(svc, lbClass) ? svc : undefined,
+    );
 
     if (svc === undefined) {
       this.pending.delete(key);
-      if (held === undefined) return;
+      if (held === undefined) return 0;
       this.release(key);
       log.info({ service: key, ips: held.ips }, "Service deleted: IPs released");
-      return;
+      return 0;
     }
 
     if (!isHandled(svc, lbClass)) {
       this.pending.delete(key);
       const released = held !== undefined ? this.release(key) : undefined;
       if (poolAnnotation(svc) !== undefined) {
-        await writer.clear(svc);
-        const ips = released?.ips ?? statusIPs(svc);
+        // Handed to another implementation that has written its own status already: keep it.
+        const keepIngress = loadBalancerWriter(svc) === "other";
+        await writer.clear(svc, { keepIngress });
+        const ips = released?.ips ?? (keepIngress ? [] : statusIPs(svc));
         events.emit(
           eventTarget(svc),
           "Normal",
           "ClearAssignment",
-          `released ${plural(ips)} ${ips.join(", ")}: the Service is no longer one barelb handles ` +
-            `(type ${svc.spec?.type ?? "?"}${svc.spec?.loadBalancerClass ? `, class ${svc.spec.loadBalancerClass}` : ""})`,
+          `${ips.length > 0 ? `released ${plural(ips)} ${ips.join(", ")}` : "released its assignment"}: ` +
+            `the Service is no longer one barelb handles ` +
+            `(type ${svc.spec?.type ?? "?"}${svc.spec?.loadBalancerClass ? `, class ${svc.spec.loadBalancerClass}` : ""})` +
+            (keepIngress
+              ? "; its status.loadBalancer, written by another implementation, stays"
+              : ""),
         );
       }
-      return;
+      return 0;
+    }
+
+    // Another implementation writes this status: keep what is held, write nothing.
+    const wait = standsBack(foreign, this.deps.now?.() ?? Date.now(), this.deps.foreignHoldMs);
+    if (wait > 0) {
+      this.pending.delete(key);
+      return wait;
     }
 
     // The ipMode is read with the request; restore() ignores it (it never blocks keeping IPs).
@@ -220,7 +303,7 @@ export class ServiceController {
       events.emit(eventTarget(svc), "Warning", "AllocationFailed", read.message);
       this.deps.observer?.allocationFailed(read.code);
       if (held === undefined) this.pending.add(key);
-      return;
+      return 0;
     }
     const req = read.request;
     const mode = modeRead.ok ? modeRead.mode : "VIP";
@@ -253,7 +336,7 @@ export class ServiceController {
             );
           }
         }
-        return;
+        return 0;
       }
       if (held !== undefined) this.release(key);
       events.emit(
@@ -274,13 +357,14 @@ export class ServiceController {
         "IPAllocated",
         `Assigned ${plural(res.ips)} ${res.ips.join(", ")} from pool ${res.pool}`,
       );
-      return;
+      return 0;
     }
     this.pending.add(key);
     this.deps.observer?.allocationFailed(res.reason.code);
     if (current.length > 0 || poolAnnotation(svc) !== undefined) await writer.clear(svc);
     events.emit(eventTarget(svc), "Warning", "AllocationFailed", res.reason.message);
     log.info({ service: key, reason: res.reason.code }, "no IP for Service");
+    return 0;
   }
 }
 

@@ -1,12 +1,14 @@
 import type { V1Service } from "@kubernetes/client-node";
 import { RESOURCES, resourcePath, type KubeClient } from "../k8s/api.js";
 import { ALLOCATED_FROM_POOL, type IPMode } from "../adapters/service.js";
+import { CONTROLLER_FIELD_MANAGER } from "../adapters/foreign-lb.js";
 import type { AssignmentWriter } from "./service-controller.js";
 
 /**
  * The controller's only writes to Services: one JSON merge patch of the status subresource
  * that sets (or clears) both `status.loadBalancer.ingress` and the ip-allocated-from-pool
- * annotation, so an assignment costs one API request.
+ * annotation, so an assignment costs one API request. Its field manager is
+ * `barelb-controller`: how `foreignFinding` tells barelb's writes from another implementation's.
  */
 export class ServiceStatusWriter implements AssignmentWriter {
   /** Requests made, for the API-load benchmark. */
@@ -30,14 +32,15 @@ export class ServiceStatusWriter implements AssignmentWriter {
     );
   }
 
-  async clear(svc: V1Service): Promise<void> {
-    await this.patch(svc, null, null);
+  async clear(svc: V1Service, opts: { keepIngress?: boolean } = {}): Promise<void> {
+    await this.patch(svc, null, opts.keepIngress === true ? undefined : null);
   }
 
   private async patch(
     svc: V1Service,
     pool: string | null,
-    ingress: { ip: string; ipMode: string }[] | null,
+    /** undefined: leave the ingress as it is. */
+    ingress: { ip: string; ipMode: string }[] | null | undefined,
   ) {
     this.writes++;
     this.onWrite();
@@ -46,9 +49,13 @@ export class ServiceStatusWriter implements AssignmentWriter {
       name: svc.metadata?.name ?? "",
       subresource: "status",
     });
-    await this.client.mergePatch(path, {
-      metadata: { annotations: { [ALLOCATED_FROM_POOL]: pool } },
-      status: { loadBalancer: { ingress } },
-    });
+    await this.client.mergePatch(
+      path,
+      {
+        metadata: { annotations: { [ALLOCATED_FROM_POOL]: pool } },
+        ...(ingress === undefined ? {} : { status: { loadBalancer: { ingress } } }),
+      },
+      { fieldManager: CONTROLLER_FIELD_MANAGER },
+    );
   }
 }

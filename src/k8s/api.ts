@@ -54,6 +54,7 @@ export const RESOURCES = {
   leases: { group: "coordination.k8s.io", version: "v1", resource: "leases" },
   namespaces: { version: "v1", resource: "namespaces" },
   nodes: { version: "v1", resource: "nodes" },
+  pods: { version: "v1", resource: "pods" },
   services: { version: "v1", resource: "services" },
 } as const satisfies Record<string, ResourceRef>;
 
@@ -144,10 +145,19 @@ export class KubeClient {
     return this.request<T>("PUT", path, { ...call, body });
   }
 
-  /** A JSON merge patch (RFC 7386): null deletes a field. */
-  mergePatch<T>(path: string, patch: unknown, call?: CallOptions): Promise<T> {
+  /**
+   * A JSON merge patch (RFC 7386): null deletes a field. `fieldManager` names the writer in
+   * managedFields (else the API server derives it from the user agent).
+   */
+  mergePatch<T>(
+    path: string,
+    patch: unknown,
+    call: CallOptions & { fieldManager?: string } = {},
+  ): Promise<T> {
+    const { fieldManager, ...rest } = call;
     return this.request<T>("PATCH", path, {
-      ...call,
+      ...rest,
+      ...(fieldManager === undefined ? {} : { query: { fieldManager } }),
       body: patch,
       contentType: "application/merge-patch+json",
     });

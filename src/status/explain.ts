@@ -158,7 +158,8 @@ export async function explain(s: StatusSnapshot): Promise<StatusReport> {
       reasons.push(foreign);
       warnings.push({ kind: "ForeignLoadBalancer", object: `Service ${key}`, message: foreign });
     }
-    if (held.length === 0) {
+    // With another implementation acting, the controller stands back: that is the reason.
+    if (held.length === 0 && foreign === undefined) {
       reasons.push(pendingReason(key, config, dry, controller));
     }
     for (const ip of held) {

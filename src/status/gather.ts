@@ -101,6 +101,6 @@ export async function gather(opts: GatherOptions): Promise<StatusSnapshot> {
     nodes,
     leases,
     foreign: opts.foreign?.(pods, services) ?? new Map(),
-    unreadable,
+    unreadable: unreadable.sort(),
   };
 }

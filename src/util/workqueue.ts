@@ -50,6 +50,18 @@ export class WorkQueue<K> {
     this.wake?.();
   }
 
+  /** Adds the key after `ms` (unless it is added sooner); a later call replaces the timer. */
+  addAfter(key: K, ms: number): void {
+    const timer = this.timers.get(key);
+    if (timer !== undefined) clearTimeout(timer);
+    const t = setTimeout(() => {
+      this.timers.delete(key);
+      this.add(key);
+    }, ms);
+    t.unref();
+    this.timers.set(key, t);
+  }
+
   get length(): number {
     return this.order.length;
   }

@@ -105,6 +105,47 @@ describe.runIf(prereqs("status e2e", ["root", "ip", "arping", "curl", "setpriv",
       await applyConfigMap(core(), poolConfig());
     });
 
+    it("k3s ServiceLB acting on the Service is named, and ends with its pods", async () => {
+      // A pod as k3s ServiceLB makes them (this lab has no kubelet: the object is enough). Its
+      // namespace needs the default ServiceAccount, which no controller-manager makes here.
+      await core()
+        .createNamespacedServiceAccount({ namespace: NS, body: { metadata: { name: "default" } } })
+        .catch(() => undefined);
+      const pod = await core().createNamespacedPod({
+        namespace: NS,
+        body: {
+          metadata: {
+            name: "svclb-sample-5f7d9",
+            labels: {
+              app: "svclb-sample-5f7d9",
+              "svccontroller.k3s.cattle.io/svcname": "sample",
+              "svccontroller.k3s.cattle.io/svcnamespace": NS,
+            },
+          },
+          spec: {
+            automountServiceAccountToken: false,
+            containers: [{ name: "lb-tcp-80", image: "rancher/klipper-lb:v0.4.9" }],
+          },
+        },
+      });
+      try {
+        const r = await statusUntil("ForeignLoadBalancer", (x) =>
+          x.warnings.some((w) => w.kind === "ForeignLoadBalancer"),
+        );
+        const w = r.warnings.find((x) => x.kind === "ForeignLoadBalancer");
+        expect(w?.object).toBe(`Service ${NS}/sample`);
+        expect(w?.message).toContain("--disable servicelb");
+        expect(sample(r)?.reason).toContain(w?.message ?? "?");
+      } finally {
+        await core().deleteNamespacedPod({
+          name: pod.metadata?.name ?? "",
+          namespace: NS,
+          gracePeriodSeconds: 0,
+        });
+      }
+      await statusUntil("no ForeignLoadBalancer", (x) => sample(x)?.reason === null);
+    });
+
     it("after a graceful stop: the node has no speaker, and the new owner is named", async () => {
       stopped = await owner(lab, ip, "an owner answering");
       await cluster.stopSpeaker(stopped, "SIGTERM");

@@ -23,7 +23,13 @@ export interface TestController {
 
 export function startTestController(
   kc: KubeConfig,
-  opts: { namespace: string; lbClass: string; identity?: string; leaderElect?: boolean },
+  opts: {
+    namespace: string;
+    lbClass: string;
+    identity?: string;
+    leaderElect?: boolean;
+    foreignWriteHoldMs?: number;
+  },
 ): TestController {
   const stop = new AbortController();
   const handle = runController(
@@ -40,6 +46,7 @@ export function startTestController(
       metricsAddress: "127.0.0.1",
       metricsPort: 0,
       log: pino({ level: process.env.BARELB_TEST_LOG ?? "silent" }),
+      foreignWriteHoldMs: opts.foreignWriteHoldMs,
     },
     stop.signal,
   );

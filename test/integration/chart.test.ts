@@ -174,6 +174,7 @@ const NEEDED = {
       "core/services": ["get", "list", "watch"],
       "core/services/status": ["patch", "update"],
       "core/nodes": ["get", "list", "watch"],
+      "core/pods": ["list", "watch"],
       "core/events": ["create", "patch"],
     },
     namespace: {

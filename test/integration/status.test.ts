@@ -188,8 +188,8 @@ describe.runIf(kc !== null)("barelb status on a real API server, as a read-only 
     ]);
     expect(mine[0]?.reason).toContain(`labelled ${EXCLUDE}`);
     expect(mine[1]?.reason).toContain("and its speaker is absent");
-    // The reader may not list Pods; nothing else is missing.
-    expect(r.unreadable).toEqual([]);
+    // The reader may not list Pods (k3s ServiceLB's are looked for): nothing else is missing.
+    expect(r.unreadable).toEqual(["pods"]);
   });
 
   it("reads a refused config as refused, with the parser's error", async () => {
@@ -211,13 +211,14 @@ describe.runIf(kc !== null)("barelb status on a real API server, as a read-only 
     expect(text.out).toMatch(/^Config: +ConfigMap .*: loaded$/m);
     expect(text.out).toMatch(new RegExp(`^${ns}/third +<pending> +- +-$`, "m"));
     expect(text.out).toContain(`Service ${ns}/third: no IP: `);
+    expect(text.out).toContain("Not checked: you may not read pods");
 
     await rbac.deleteNamespacedRoleBinding({ name: "reader", namespace: ns });
     const partial = await eventually("the Role binding gone", async () => {
       const r = await report();
       return r.unreadable.length > 0 ? r : undefined;
     });
-    expect(partial.unreadable).toEqual([`configmaps in ${ns}`, `leases in ${ns}`]);
+    expect(partial.unreadable).toEqual([`configmaps in ${ns}`, `leases in ${ns}`, "pods"]);
     expect(partial.config.state).toBe("unreadable");
   });
 });

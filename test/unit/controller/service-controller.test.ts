@@ -1,9 +1,10 @@
 import { describe, expect, it } from "vitest";
-import type { V1Service, V1ServiceSpec } from "@kubernetes/client-node";
+import type { V1ManagedFieldsEntry, V1Service, V1ServiceSpec } from "@kubernetes/client-node";
 import { pino } from "pino";
 import { parseConfig, type Config } from "../../../src/config/index.js";
 import type { EventSink, EventTarget, EventType } from "../../../src/k8s/events.js";
 import type { IPMode } from "../../../src/adapters/service.js";
+import { FOREIGN_WRITE_HOLD_MS, type ForeignFinding } from "../../../src/adapters/foreign-lb.js";
 import {
   ServiceController,
   type AssignmentWriter,
@@ -87,6 +88,7 @@ interface Write {
   ips?: readonly string[];
   pool?: string;
   ipMode?: string;
+  keepIngress?: boolean;
 }
 
 /** The Services as the API server holds them, and fakes of the controller's ports. */
@@ -134,8 +136,11 @@ class FakeCluster implements AssignmentWriter, EventSink, ControllerObserver {
     return (this.get(name).status?.loadBalancer?.ingress ?? []).map((i) => i.ipMode);
   }
 
-  clear(svc: V1Service): Promise<void> {
-    return this.patch(svc, { op: "clear" });
+  clear(svc: V1Service, opts: { keepIngress?: boolean } = {}): Promise<void> {
+    return this.patch(svc, {
+      op: "clear",
+      ...(opts.keepIngress === true ? { keepIngress: true } : {}),
+    });
   }
 
   private async patch(svc: V1Service, w: Omit<Write, "service">): Promise<void> {
@@ -152,12 +157,14 @@ class FakeCluster implements AssignmentWriter, EventSink, ControllerObserver {
     const { [POOL]: _old, ...annotations } = next.metadata?.annotations ?? {};
     if (w.op === "write") annotations[POOL] = w.pool ?? "";
     next.metadata = { ...next.metadata, annotations };
-    next.status = {
-      loadBalancer: {
-        ingress:
-          w.op === "write" ? (w.ips ?? []).map((ip) => ({ ip, ipMode: w.ipMode })) : undefined,
-      },
-    };
+    if (w.keepIngress !== true) {
+      next.status = {
+        loadBalancer: {
+          ingress:
+            w.op === "write" ? (w.ips ?? []).map((ip) => ({ ip, ipMode: w.ipMode })) : undefined,
+        },
+      };
+    }
     this.services.set(key, next);
   }
 
@@ -1036,5 +1043,162 @@ describe("ServiceController: ipMode (barelb.io/ip-mode)", () => {
         want: { a: ["192.0.2.0"], b: [] },
       },
     ]);
+  });
+});
+
+describe("ServiceController: another implementation acting on a Service", () => {
+  const yaml = pool("lan", ["192.0.2.0/30"]);
+  /** A controller whose `foreign` port answers from a Map the test fills. */
+  function setup() {
+    const c = new FakeCluster();
+    const found = new Map<string, ForeignFinding>();
+    const counts: Record<string, number>[] = [];
+    let now = Date.UTC(2026, 2, 1);
+    const ctrl = new ServiceController({
+      config: config(yaml),
+      lookup: (key) => c.services.get(key),
+      all: () => c.services.values(),
+      writer: c,
+      events: c,
+      log: pino({ level: "silent" }),
+      lbClass: undefined,
+      observer: {
+        allocationFailed: (code) => c.failures.push(code),
+        foreignLoadBalancers: (byKind) => counts.push({ ...byKind }),
+      },
+      foreign: (svc) => found.get(svc.metadata?.name ?? ""),
+      now: () => now,
+    });
+    return { c, found, counts, ctrl, tick: (ms: number) => (now += ms), now: () => now };
+  }
+  const serviceLB: ForeignFinding = {
+    kind: "ServiceLB",
+    message: "k3s ServiceLB also acts on this Service (pod kube-system/svclb-web-1)",
+    pods: ["kube-system/svclb-web-1"],
+    managers: [],
+    writtenAt: undefined,
+  };
+
+  it("writes nothing while ServiceLB's pods serve it, keeps what it holds, then takes it back", async () => {
+    const { c, found, counts, ctrl } = setup();
+    ctrl.restore();
+    const key = c.put(service("web"));
+    expect(await ctrl.reconcile(key)).toBe("ok");
+    expect(c.ips("web")).toEqual(["192.0.2.0"]);
+
+    // ServiceLB starts and writes a node IP over it.
+    found.set("web", serviceLB);
+    c.edit("web", (s) => (s.status = { loadBalancer: { ingress: [{ ip: "198.51.100.7" }] } }));
+    const writes = c.writes.length;
+    expect(await ctrl.reconcile(key)).toEqual({ after: Infinity });
+    expect(await ctrl.reconcile(key)).toEqual({ after: Infinity });
+    expect(c.writes.length).toBe(writes);
+    expect(c.ips("web")).toEqual(["198.51.100.7"]);
+    // Said once, while it lasts.
+    expect(c.events.filter((e) => e.reason === "ForeignLoadBalancer")).toEqual([
+      {
+        service: "web",
+        type: "Warning",
+        reason: "ForeignLoadBalancer",
+        message: serviceLB.message,
+      },
+    ]);
+    expect(counts.at(-1)).toEqual({ ServiceLB: 1, StatusWriter: 0 });
+    // Its IP stays held: another Service does not get it.
+    const other = c.put(service("other"));
+    await ctrl.reconcile(other);
+    expect(c.ips("other")).toEqual(["192.0.2.1"]);
+
+    // ServiceLB goes (--disable servicelb): barelb writes its IP back, once.
+    found.delete("web");
+    expect(await ctrl.reconcile(key)).toBe("ok");
+    expect(c.ips("web")).toEqual(["192.0.2.0"]);
+    expect(c.writes.length).toBe(writes + 2);
+    expect(counts.at(-1)).toEqual({ ServiceLB: 0, StatusWriter: 0 });
+  });
+
+  it("allocates nothing for a Service ServiceLB serves before barelb wrote it", async () => {
+    const { c, found, ctrl } = setup();
+    ctrl.restore();
+    found.set("web", serviceLB);
+    const key = c.put(service("web"));
+    expect(await ctrl.reconcile(key)).toEqual({ after: Infinity });
+    expect(c.writes).toEqual([]);
+    expect(ctrl.allocator.size).toBe(0);
+    expect(ctrl.pendingKeys()).toEqual([]);
+  });
+
+  it("after another writer's write, waits the hold, then writes its IPs back once", async () => {
+    const { c, found, ctrl, tick, now } = setup();
+    ctrl.restore();
+    const key = c.put(service("web"));
+    await ctrl.reconcile(key);
+    const writer: ForeignFinding = {
+      kind: "StatusWriter",
+      message: 'another LoadBalancer implementation acts on this Service; field manager "k3s"',
+      pods: [],
+      managers: ["k3s"],
+      writtenAt: now(),
+    };
+    found.set("web", writer);
+    c.edit("web", (s) => (s.status = { loadBalancer: { ingress: [{ ip: "198.51.100.7" }] } }));
+    const writes = c.writes.length;
+    expect(await ctrl.reconcile(key)).toEqual({ after: FOREIGN_WRITE_HOLD_MS });
+    tick(20_000);
+    expect(await ctrl.reconcile(key)).toEqual({ after: FOREIGN_WRITE_HOLD_MS - 20_000 });
+    expect(c.writes.length).toBe(writes);
+    tick(40_000);
+    // The hold is over; the finding still stands (the status is the other's) but barelb writes.
+    expect(await ctrl.reconcile(key)).toBe("ok");
+    expect(c.ips("web")).toEqual(["192.0.2.0"]);
+    expect(c.writes.length).toBe(writes + 1);
+    expect(c.events.filter((e) => e.reason === "ForeignLoadBalancer")).toHaveLength(1);
+  });
+});
+
+describe("ServiceController: a Service handed to another implementation", () => {
+  const yaml = pool("lan", ["192.0.2.0/30"]);
+  const lbStatus = (manager: string) =>
+    ({
+      manager,
+      operation: "Update",
+      subresource: "status",
+      time: new Date(Date.UTC(2026, 2, 1)),
+      fieldsV1: { "f:status": { "f:loadBalancer": {} } },
+    }) as V1ManagedFieldsEntry;
+
+  it("clears only its annotation when the other has written its own status already", async () => {
+    const h = new Harness(new FakeCluster(), config(yaml));
+    const c = h.cluster;
+    await h.drain(h.ctrl.restore());
+    await h.drain([c.put(service("web"))]);
+    expect(c.ips("web")).toEqual(["192.0.2.0"]);
+    // The user gives it another class; that implementation writes its IP first.
+    const key = c.edit("web", (s) => {
+      s.spec = { ...s.spec, loadBalancerClass: "example.com/other" };
+      s.status = { loadBalancer: { ingress: [{ ip: "198.51.100.20" }] } };
+      s.metadata = { ...s.metadata, managedFields: [lbStatus("other-lb")] };
+    });
+    await h.drain([key]);
+    expect(c.ips("web")).toEqual(["198.51.100.20"]);
+    expect(c.pool("web")).toBeUndefined();
+    expect(c.writes.at(-1)).toEqual({ op: "clear", service: key, keepIngress: true });
+    expect(c.events.at(-1)?.message).toMatch(
+      /^released IP 192\.0\.2\.0: .*; its status.loadBalancer, written by another implementation, stays$/,
+    );
+  });
+
+  it("clears its own ingress when barelb wrote it last", async () => {
+    const h = new Harness(new FakeCluster(), config(yaml));
+    const c = h.cluster;
+    await h.drain(h.ctrl.restore());
+    await h.drain([c.put(service("web"))]);
+    const key = c.edit("web", (s) => {
+      s.spec = { ...s.spec, loadBalancerClass: "example.com/other" };
+      s.metadata = { ...s.metadata, managedFields: [lbStatus("barelb-controller")] };
+    });
+    await h.drain([key]);
+    expect(c.ips("web")).toEqual([]);
+    expect(c.writes.at(-1)).toEqual({ op: "clear", service: key });
   });
 });

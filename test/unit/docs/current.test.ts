@@ -1,7 +1,8 @@
-import { readdirSync } from "node:fs";
+import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { reasonCodes } from "../../../src/allocator/reasons.js";
+import { SETUP_WARNING_KINDS } from "../../../src/controller/setup-warnings.js";
 import { buildProgram, type Actions } from "../../../src/cli/program.js";
 import {
   exportedMetricNames,
@@ -42,6 +43,26 @@ describe("docs/observability.md", () => {
     expect(exported).toContain("barelb_speaker_announced");
     expect(exported).toContain("barelb_config_stale");
     expect(exported.filter((n) => !documented.has(n))).toEqual([]);
+  });
+
+  it("lists every Event reason the programs write in its Events table", () => {
+    const text = read("docs/observability.md");
+    const section = text.slice(text.indexOf("## Events"), text.indexOf("## Conditions"));
+    const table = new Set([...section.matchAll(/^\| `([A-Za-z]+)`/gm)].map((m) => m[1] ?? ""));
+    // Reasons written as literals beside their type, the speakers' ownership Events, and the
+    // setup warnings (written under their kind).
+    const written = new Set<string>(SETUP_WARNING_KINDS);
+    const files = readdirSync(join(root, "src"), { recursive: true, encoding: "utf8" });
+    for (const f of files.filter((f) => f.endsWith(".ts"))) {
+      const code = readFileSync(join(root, "src", f), "utf8");
+      for (const m of code.matchAll(/"(?:Normal|Warning)",\s*"([A-Za-z]+)"/g))
+        written.add(m[1] ?? "");
+    }
+    const ownership = read("src/speaker/ownership.ts");
+    for (const m of ownership.matchAll(/reason: "([A-Za-z]+)"/g)) written.add(m[1] ?? "");
+    expect(written).toContain("ForeignLoadBalancer");
+    expect(written).toContain("nodeAssigned");
+    expect([...written].filter((r) => !table.has(r))).toEqual([]);
   });
 
   it("names no metric that does not exist", async () => {

@@ -80,4 +80,23 @@ describe("work queue", () => {
     stop.abort();
     await expect(run).resolves.toBeUndefined();
   });
+
+  it("adds a key after a delay, and an add before then replaces the timer", async () => {
+    const q = new WorkQueue<string>();
+    const seen: string[] = [];
+    const stop = new AbortController();
+    const run = q.run(stop.signal, (k) => {
+      seen.push(k);
+      return Promise.resolve<Outcome>("ok");
+    });
+    q.addAfter("later", 30);
+    q.addAfter("sooner", 60_000);
+    expect(q.idle).toBe(false);
+    q.add("sooner");
+    await tick();
+    expect(seen).toEqual(["sooner"]);
+    await drain(q, stop);
+    await run;
+    expect(seen).toEqual(["sooner", "later"]);
+  });
 });
