@@ -1,8 +1,14 @@
+import { mkdtemp, rm, symlink } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { delimiter, join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { CoreV1Api } from "@kubernetes/client-node";
 import { stringify } from "yaml";
 import { loadKubeConfig, mergePatch } from "../../src/k8s/client.js";
+import { ensureControlPlaneBinaries } from "../../src/lab/controlplane.js";
 import { createLab, type Lab } from "../../src/lab/lab.js";
+import { packageRoot } from "../../src/util/paths.js";
+import { run } from "../../src/util/proc.js";
 import {
   applyConfigMap,
   BARELB_NAMESPACE,
@@ -91,6 +97,39 @@ describe.runIf(prereqs("status e2e", ["root", "ip", "arping", "curl", "setpriv",
       expect(by?.interfaces.length).toBeGreaterThan(0);
       expect(r.nodes.map((n) => n.state)).toEqual(["live", "live", "live"]);
       expect(r.warnings).toEqual([]);
+    });
+
+    it("runs as a kubectl plugin: kubectl barelb status, with kubectl's KUBECONFIG", async () => {
+      // The package's bin kubectl-barelb (dist/cli/main.js) on the PATH, the project's Node 22
+      // first, and the real kubectl built with the control plane.
+      const bin = await mkdtemp(join(tmpdir(), "barelb-plugin-"));
+      try {
+        await symlink(join(packageRoot(), "dist", "cli", "main.js"), join(bin, "kubectl-barelb"));
+        const kubectl = join(await ensureControlPlaneBinaries(), "kubectl");
+        const path = [
+          bin,
+          join(packageRoot(), "node_modules", "node", "bin"),
+          process.env.PATH ?? "",
+        ];
+        const res = await run(
+          "env",
+          [
+            `PATH=${path.join(delimiter)}`,
+            `KUBECONFIG=${lab.kubeconfig}`,
+            kubectl,
+            "barelb",
+            "status",
+            "-o",
+            "json",
+          ],
+          { timeoutMs: 60_000 },
+        );
+        const r = JSON.parse(res.stdout) as StatusReport;
+        expect(sample(r)?.ips).toContain(ip);
+        expect(r.config.state).toBe("loaded");
+      } finally {
+        await rm(bin, { recursive: true, force: true });
+      }
     });
 
     it("a pool holding a node's address is named", async () => {
