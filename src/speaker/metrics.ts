@@ -17,6 +17,8 @@ export class SpeakerMetrics implements DataPlaneMetrics {
   readonly ownershipChanges: CounterT<"change">;
   readonly apiHealthy: GaugeT;
   readonly fenced: GaugeT;
+  /** IPs this node is elected for but has none of the pool's interfaces to announce on. */
+  readonly announceFailed: GaugeT;
   /** 1 per kind of node-warnings.ts this node has now. */
   readonly nodeWarnings: GaugeT<"kind">;
   private readonly perIP: PerIPMetrics;
@@ -52,6 +54,11 @@ export class SpeakerMetrics implements DataPlaneMetrics {
     this.fenced = new Gauge({
       name: "barelb_speaker_fenced",
       help: "1 while this node stands down: cut off from the API server while other speakers are not",
+      registers,
+    });
+    this.announceFailed = new Gauge({
+      name: "barelb_speaker_announce_failed",
+      help: "IPs this node should announce but cannot: it has none of their pool's interfaces",
       registers,
     });
     this.nodeWarnings = new Gauge({

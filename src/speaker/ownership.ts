@@ -99,3 +99,21 @@ export function gainedAnnouncements(
     return { ip, interfaces: present, events };
   });
 }
+
+/**
+ * How many IPs this node owns but has none of the interfaces to announce on (their pool's
+ * `interfaces`, or any usable one): the ones whose condition says AnnounceFailed.
+ */
+export function unannounceable(
+  owned: ReadonlyMap<string, { readonly interfaces?: readonly string[] | undefined }>,
+  usable: readonly string[],
+): number {
+  if (owned.size === 0) return 0;
+  const have = new Set(usable);
+  let n = 0;
+  for (const o of owned.values()) {
+    const wanted = o.interfaces === undefined || o.interfaces.length === 0 ? usable : o.interfaces;
+    if (!wanted.some((i) => have.has(i))) n++;
+  }
+  return n;
+}

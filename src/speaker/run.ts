@@ -29,7 +29,7 @@ import {
   HEARTBEAT_TOKEN_ANNOTATION,
   newHeartbeatToken,
 } from "./heartbeat-codec.js";
-import { gainedAnnouncements, ownershipStep } from "./ownership.js";
+import { gainedAnnouncements, ownershipStep, unannounceable } from "./ownership.js";
 import { announcedConditions, withdrawnConditions } from "./announced-condition.js";
 import { ConditionWriter } from "./condition-writer.js";
 import { OwnLease, SPEAKER_LEASE_LABELS, SPEAKER_LEASE_PREFIX } from "./own-lease.js";
@@ -256,6 +256,7 @@ export function runSpeaker(opts: SpeakerOptions, stop: AbortSignal): SpeakerHand
     if (invalid.length > 0) log.warn({ ips: invalid }, "IPs the data plane could not use");
     const usable = dataplane.interfaces().map((i) => i.name);
     const gained = gainedAnnouncements(step, ips, usable, self);
+    metrics.announceFailed.set(unannounceable(step.owned, usable));
     const now = new Date();
     conditions.add(announcedConditions(gained, self, now));
     const withdrawn = withdrawnConditions(

@@ -6,6 +6,7 @@ import {
   ANY_INTERFACE,
   gainedAnnouncements,
   ownershipStep,
+  unannounceable,
   type OwnershipInput,
 } from "../../../src/speaker/ownership.js";
 import type { AnnouncedIP } from "../../../src/speaker/world.js";
@@ -178,5 +179,35 @@ describe("gainedAnnouncements", () => {
     expect(
       gainedAnnouncements(step({ self, ips, previous: first.owned }), ips, ["eth0"], self),
     ).toEqual([]);
+  });
+});
+
+describe("unannounceable", () => {
+  it.each([
+    ["nothing owned", new Map(), ["eth0"], 0],
+    [
+      "the pool's interface is here",
+      new Map([["192.0.2.1", { interfaces: ["eth0"] }]]),
+      ["eth0", "eth1"],
+      0,
+    ],
+    ["any interface, and one is usable", new Map([["192.0.2.1", {}]]), ["eth0"], 0],
+    [
+      "the pool's interface is missing",
+      new Map([["192.0.2.1", { interfaces: ["eth9"] }]]),
+      ["eth0"],
+      1,
+    ],
+    [
+      "any interface, none usable",
+      new Map([
+        ["192.0.2.1", {}],
+        ["192.0.2.2", { interfaces: [] }],
+      ]),
+      [],
+      2,
+    ],
+  ] as const)("%s: %d", (_what, owned, usable, n) => {
+    expect(unannounceable(owned, usable)).toBe(n);
   });
 });
