@@ -18,7 +18,9 @@
 //     /proc/<pid>/status, and each speaker's JS heap from its /metrics.
 //   - counts the Service status writes from the first create to idle: the controller's
 //     (PATCH) and the speakers' announced conditions (APPLY), which must be O(ownership
-//     changes) and 0 in the steady window.
+//     changes) and 0 in the steady window;
+//   - then stops the speaker announcing the most IPs (SIGTERM) and starts it again, and counts
+//     the announced conditions' APPLYs each time: they must follow the IPs that move.
 // Nothing passes or fails on a figure; writes must not grow with the Services.
 import { loadavg } from "node:os";
 import { CoreV1Api, DiscoveryV1Api } from "@kubernetes/client-node";
@@ -183,6 +185,54 @@ export async function main(args: string[]): Promise<void> {
           .join(", ")}; controller ${memory.controller.rss} MiB (peak ${memory.controller.peak})`,
       );
     }
+    // Ownership changes: the writes for "who announces" follow the IPs that move, not the
+    // Services or time. The node announcing the most IPs stops (SIGTERM), then comes back and
+    // wins the same IPs back; each time, count the APPLYs of announced conditions until idle.
+    const moves: Record<string, unknown>[] = [];
+    // A stopped speaker has no metrics endpoint: it announces nothing.
+    const perNode = async () =>
+      (await Promise.all(lab.nodes.map((n) => speakerMetrics(n.ipv4).catch(() => "")))).map(
+        (m) => announcedIPs(m).length,
+      );
+    const counted = await perNode();
+    const victim = lab.nodes[counted.indexOf(Math.max(...counted))]?.name ?? "";
+    const moved = Math.max(...counted);
+    const allAnnounced = (what: string, ok: (per: number[]) => boolean) =>
+      waitFor(what, 600_000, async () => {
+        const per = await perNode();
+        return ok(per) ? per : undefined;
+      });
+    for (const step of ["stop", "restart"] as const) {
+      const before = await apiRequests(api);
+      const t0 = performance.now();
+      if (step === "stop") await c.stopSpeaker(victim, "SIGTERM");
+      else c.startSpeaker(victim);
+      const victimIndex = lab.nodes.findIndex((n) => n.name === victim);
+      const per = await allAnnounced(`every IP announced after the ${step}`, (p) =>
+        step === "stop"
+          ? p.reduce((a, b, i) => a + (i === victimIndex ? 0 : b), 0) === created
+          : p[victimIndex] === moved && p.reduce((a, b) => a + b, 0) === created,
+      );
+      const settledS = (performance.now() - t0) / 1000;
+      await waitIdle(api);
+      const w = writesOnly(diffCounts(before, await apiRequests(api)));
+      const move = {
+        step,
+        node: victim,
+        ipsMoved: moved,
+        announcedPerNode: per,
+        settledSeconds: r2(settledS),
+        conditionApplies: w["APPLY services status"] ?? 0,
+        controllerPatches: w["PATCH services status"] ?? 0,
+        events: Object.entries(w)
+          .filter(([k]) => / events /.test(k))
+          .reduce((a, [, v]) => a + v, 0),
+      };
+      moves.push(move);
+      console.log(
+        `${step} of ${victim} (${moved} IPs move): ${move.conditionApplies} APPLY (announced conditions), ${move.controllerPatches} PATCH (controller), ${move.events} Event writes; every IP announced after ${move.settledSeconds} s`,
+      );
+    }
     const loadAfter = load();
     console.log(`load average before ${loadBefore.join(" ")}, after ${loadAfter.join(" ")}`);
     console.log(
@@ -194,6 +244,7 @@ export async function main(args: string[]): Promise<void> {
           "defaults (--lease-duration 40s, --renew-interval 10s, --api-check-interval 2s, --heartbeat-interval 200ms)",
         loadAverage: { before: loadBefore, after: loadAfter },
         phases,
+        ownershipChanges: moves,
       })}`,
     );
   } finally {
