@@ -111,17 +111,3 @@ export function neighborAdvertisementClaim(
     phase,
   };
 }
-
-/** A claim in words, for logs and Events: "sent a gratuitous ARP", "answered the probe", … */
-export function describeClaim(c: AddressClaim): string {
-  switch (c.kind) {
-    case "arp-probe":
-      return "is probing for it with ARP (about to take it)";
-    case "neighbor-advertisement":
-      return "advertises it (Neighbor Advertisement)";
-    case "arp-reply":
-      return c.phase === "probing" ? "answered the ARP probe" : "sent an ARP reply for it";
-    case "arp-request":
-      return "sent an ARP request from it (gratuitous ARP or address resolution)";
-  }
-}
