@@ -282,6 +282,26 @@ export function buildProgram(actions: Actions, version: string, io?: ProgramIO):
           return ms;
         })
         .default(undefined, "off"),
+    )
+    .addOption(
+      new Option(
+        "--address-probe <d>",
+        "before announcing an IP no node announced yet, check for this long that no other " +
+          "host on the LAN uses it (ARP probes, IPv6 duplicate address probes; three spread " +
+          "over it); takeovers are never probed; 0 turns it off (e.g. 300ms, 1s)",
+      )
+        .argParser((v: string) => (v.trim() === "0" ? 0 : parseDuration(v)))
+        .default(parseDuration("300ms"), "300ms"),
+    )
+    .addOption(
+      new Option(
+        "--on-address-conflict <policy>",
+        "a new IP another host on the LAN answers for: hold (not announced until that host " +
+          "is gone, probed again every 30s) or announce (announced anyway, both answer); " +
+          "either way a Warning Event AddressInUse on its Services",
+      )
+        .choices(["hold", "announce"])
+        .default("hold"),
     );
   speaker.addHelpText(
     "after",
@@ -314,6 +334,8 @@ API load per node: one Lease write every 10 s (--renew-interval), one cached rea
       heartbeatKeyGraceMs: o.heartbeatKeyGrace as number,
       excludeInterfaces: o.excludeInterfaces as string[] | undefined,
       refreshAnnouncementsMs: o.refreshAnnouncements as number | undefined,
+      addressProbeMs: o.addressProbe as number,
+      onAddressConflict: o.onAddressConflict as "hold" | "announce",
     }),
   );
 

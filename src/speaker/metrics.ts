@@ -16,6 +16,7 @@ export class SpeakerMetrics implements DataPlaneMetrics {
   readonly ownershipChanges: CounterT<"change">;
   readonly apiHealthy: GaugeT;
   readonly fenced: GaugeT;
+  readonly addressConflicts: CounterT<"family">;
   private readonly perIP: PerIPMetrics;
   private readonly ignoredFrames: CounterT<"protocol" | "interface" | "reason">;
   private readonly sendFailures: CounterT<"protocol" | "interface" | "code">;
@@ -49,6 +50,14 @@ export class SpeakerMetrics implements DataPlaneMetrics {
     this.fenced = new Gauge({
       name: "barelb_speaker_fenced",
       help: "1 while this node stands down: cut off from the API server while other speakers are not",
+      registers,
+    });
+    this.addressConflicts = new Counter({
+      name: "barelb_speaker_address_conflicts_total",
+      help:
+        "Another host on the LAN using an IP this node was about to announce (its probe was " +
+        "answered) or announces (a claim still standing 3 s later), by family",
+      labelNames: ["family"],
       registers,
     });
     const hbSent = new Counter({

@@ -29,8 +29,24 @@ import {
   newHeartbeatToken,
 } from "./heartbeat-codec.js";
 import { gainedAnnouncements, ownershipStep } from "./ownership.js";
-import { announcedConditions, unannouncedConditions } from "./announced-condition.js";
+import {
+  addressInUseConditions,
+  announcedConditions,
+  unannouncedConditions,
+  type ConditionApply,
+} from "./announced-condition.js";
+import {
+  AddressGate,
+  CLAIM_SETTLE_MS,
+  conflictMessage,
+  wasAnnounced,
+  type ConflictPolicy,
+  type ConflictReport,
+} from "./address-conflict.js";
+import type { AddressClaim } from "../dataplane/conflicts.js";
+import type { ProbeResult } from "../dataplane/dataplane.js";
 import { ConditionWriter } from "./condition-writer.js";
+import { familyOf } from "./announced-condition.js";
 import { OwnLease, SPEAKER_LEASE_LABELS, SPEAKER_LEASE_PREFIX } from "./own-lease.js";
 import { SPEAKER_NODE_FLAGS, startedWithSpeakerNodeFlags } from "./node-flags.js";
 import {
@@ -51,6 +67,13 @@ import {
  */
 
 const STOPPED = Symbol("stopped");
+
+/**
+ * How long a new IP is probed before it is announced (--address-probe): three probes spread
+ * over it. A host on the LAN answers within a millisecond or two; 300 ms leaves room for a
+ * busy or power-saving one, and a Service that just got its IP is announced 0.3 s later.
+ */
+export const DEFAULT_ADDRESS_PROBE_MS = 300;
 
 export interface SpeakerOptions {
   client: KubeClient;
@@ -74,6 +97,10 @@ export interface SpeakerOptions {
   excludeInterfaces: string[] | undefined;
   /** While an IP is owned, one more gratuitous round every this many ms (off when unset). */
   refreshAnnouncementsMs?: number | undefined;
+  /** How long a new IP is probed for another host using it before it is announced; 0: not. */
+  addressProbeMs?: number | undefined;
+  /** What to do with a new IP another host uses (see address-conflict.ts). Default: hold. */
+  onAddressConflict?: ConflictPolicy | undefined;
   /** The speaker's own Pod (in `namespace`): owner of its Lease. */
   ownerPod?: { name: string; uid: string } | undefined;
   metricsAddress: string;
@@ -118,10 +145,26 @@ export function runSpeaker(opts: SpeakerOptions, stop: AbortSignal): SpeakerHand
 
   let owned = new Map<string, Ownership>();
   let elected: ReadonlyMap<string, ElectedOwner> = new Map();
+  /** The previous step's election, once the caches were whole when it ran (else null). */
+  let trustedElected: ReadonlyMap<string, ElectedOwner> | null = null;
+  let synced = false;
+  let currentIPs: ReadonlyMap<string, AnnouncedIP> = new Map();
+  // New IPs are probed before they are announced (another host on the LAN may use them).
+  const policy = opts.onAddressConflict ?? "hold";
+  const gate = new AddressGate(policy, opts.addressProbeMs ?? DEFAULT_ADDRESS_PROBE_MS);
+  /** AddressInUse conditions for IPs announced despite a conflict, applied once announced. */
+  const announcedDespite = new Map<string, ConditionApply[]>();
+  /** Claims on owned IPs waiting out CLAIM_SETTLE_MS, one per IP. */
+  const settling = new Map<string, NodeJS.Timeout>();
   // Who announces each IP, on its Services: written on ownership changes only, if still true.
   const conditions = new ConditionWriter(
     client,
-    (a) => (a.announced ? owned.has(a.ip) : elected.get(a.ip)?.owner === null),
+    (a) =>
+      a.held === true
+        ? gate.isHeld(a.ip)
+        : a.announced
+          ? owned.has(a.ip)
+          : elected.get(a.ip)?.owner === null,
     log,
   );
   const conditionsDone = conditions.run(stop);
@@ -213,7 +256,7 @@ export function runSpeaker(opts: SpeakerOptions, stop: AbortSignal): SpeakerHand
     const members = new Set(membership.eligible());
     metrics.members.set(members.size);
     metrics.fenced.set(membership.selfFenced() ? 1 : 0);
-    const step = ownershipStep({
+    const elections = ownershipStep({
       self,
       ips,
       nodes: nodeMap,
@@ -221,6 +264,20 @@ export function runSpeaker(opts: SpeakerOptions, stop: AbortSignal): SpeakerHand
       quiet: performance.now() < quietUntil,
       previous: owned,
     });
+    // New IPs wait for their probe (and, held, for the other host to go); takeovers do not.
+    const gated = gate.step(
+      elections.owned,
+      owned,
+      (ip) => !wasAnnounced(ip, self, trustedElected, owned, ips.get(ip)?.holders ?? []),
+      performance.now(),
+    );
+    for (const ip of gated.cancel) dataplane.cancelProbe(ip);
+    for (const p of gated.probe) startProbe(dataplane, p.ip, p.ownership);
+    const step = {
+      ...elections,
+      owned: gated.announce,
+      gained: elections.gained.filter((ip) => gated.announce.has(ip)),
+    };
     const invalid = dataplane.setOwned(step.owned);
     if (invalid.length > 0) log.warn({ ips: invalid }, "IPs the data plane could not use");
     const usable = dataplane.interfaces().map((i) => i.name);
@@ -228,6 +285,11 @@ export function runSpeaker(opts: SpeakerOptions, stop: AbortSignal): SpeakerHand
     const now = new Date();
     conditions.add(announcedConditions(gained, self, now));
     conditions.add(unannouncedConditions(step, ips, self, now));
+    for (const g of gained) {
+      const despite = announcedDespite.get(g.ip);
+      announcedDespite.delete(g.ip);
+      if (despite !== undefined) conditions.add(despite);
+    }
     for (const g of gained) {
       metrics.ownershipChanges.inc({ change: "gained" });
       for (const e of g.events) events.emit(eventTarget(e.service), e.type, e.reason, e.message);
@@ -240,6 +302,46 @@ export function runSpeaker(opts: SpeakerOptions, stop: AbortSignal): SpeakerHand
     }
     owned = step.owned;
     elected = step.elected;
+    trustedElected = synced ? step.elected : null;
+    currentIPs = ips;
+  }
+
+  // ---- address conflicts: another host on the LAN using an IP --------------------------
+  function startProbe(dp: DataPlane, ip: string, o: Ownership): void {
+    dp.probe(ip, o, gate.probeMs).then(
+      (r: ProbeResult) => {
+        if (r.outcome === "conflict") metrics.addressConflicts.inc({ family: familyOf(ip) });
+        const report = gate.probeEnded(ip, r, performance.now());
+        if (report !== null) reportConflict(report);
+        if (r.outcome !== "cancelled") schedule();
+      },
+      (err: unknown) => log.warn({ err, ip }, "cannot probe address"),
+    );
+  }
+
+  function onOwnedClaim(claim: AddressClaim): void {
+    if (settling.has(claim.ip)) return;
+    const t = setTimeout(() => {
+      settling.delete(claim.ip);
+      const still = owned.has(claim.ip);
+      if (still) metrics.addressConflicts.inc({ family: familyOf(claim.ip) });
+      const report = gate.ownedClaim(claim, still, performance.now());
+      if (report !== null) reportConflict(report);
+    }, CLAIM_SETTLE_MS);
+    t.unref();
+    settling.set(claim.ip, t);
+  }
+
+  function reportConflict(r: ConflictReport): void {
+    const { ip, mac, iface, kind } = r.claim;
+    const holders = currentIPs.get(ip)?.holders ?? [];
+    const message = conflictMessage(r, self, policy);
+    log.warn({ ip, mac, iface, kind, action: r.action, message }, "address in use by another host");
+    for (const svc of holders) events.emit(eventTarget(svc), "Warning", "AddressInUse", message);
+    const applies = addressInUseConditions(ip, holders, r.action === "held", message, new Date());
+    // Announced anyway: after the Announcing condition its announcement writes.
+    if (r.action === "announced") announcedDespite.set(ip, applies);
+    else conditions.add(applies);
   }
 
   // ---- start-up, the loops, and the graceful stop ------------------------------------
@@ -313,6 +415,7 @@ export function runSpeaker(opts: SpeakerOptions, stop: AbortSignal): SpeakerHand
         metrics,
         log,
         refreshMs: opts.refreshAnnouncementsMs,
+        onClaim: onOwnedClaim,
       });
       dataplane.start();
       transport = new HeartbeatTransport({
@@ -346,6 +449,7 @@ export function runSpeaker(opts: SpeakerOptions, stop: AbortSignal): SpeakerHand
         log,
       );
       if ((await orStop(Promise.all(watches.map((w) => w.synced)))) === STOPPED) return;
+      synced = true;
       // Start-up quiet period: announce nothing until deadAfter + two heartbeat rounds after
       // the first renewal, so a node starting after a crash cannot answer beside the current
       // owner before its peers' holds reach it. Known cost (bench/failover.ts): peers count a
@@ -369,6 +473,7 @@ export function runSpeaker(opts: SpeakerOptions, stop: AbortSignal): SpeakerHand
       // Graceful stop: stop answering at once, tell the peers, delete the Lease. Each step is
       // bounded (the API server may not answer), all within the chart's 5 s grace period.
       for (const t of timers) clearInterval(t);
+      for (const t of settling.values()) clearTimeout(t);
       dataplane?.setOwned(new Map());
       const leaving = transport;
       if (leaving !== undefined)

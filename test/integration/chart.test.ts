@@ -543,7 +543,13 @@ describe.runIf(helmProblem === null)("Helm chart charts/barelb", () => {
 
     it("speaker: accepted by the CLI once `barelb speaker` exists", async () => {
       const ds = find(
-        await render({ speaker: { excludeInterfaces: ["^x"], refreshAnnouncements: "45s" } }),
+        await render({
+          speaker: {
+            excludeInterfaces: ["^x"],
+            refreshAnnouncements: "45s",
+            addressConflict: { probe: "0", onConflict: "announce" },
+          },
+        }),
         "DaemonSet",
       );
       const args = container(ds).args ?? [];
@@ -569,6 +575,8 @@ describe.runIf(helmProblem === null)("Helm chart charts/barelb", () => {
           metricsPort: 7473,
           excludeInterfaces: ["^x"],
           refreshAnnouncementsMs: 45_000,
+          addressProbeMs: 0,
+          onAddressConflict: "announce",
         });
       } finally {
         if (saved === undefined) delete process.env.NODE_NAME;
