@@ -39,6 +39,7 @@ import {
   AddressGate,
   CLAIM_SETTLE_MS,
   conflictMessage,
+  HOLD_REPROBE_MS,
   wasAnnounced,
   type ConflictPolicy,
   type ConflictReport,
@@ -156,6 +157,8 @@ export function runSpeaker(opts: SpeakerOptions, stop: AbortSignal): SpeakerHand
   const announcedDespite = new Map<string, ConditionApply[]>();
   /** Claims on owned IPs waiting out CLAIM_SETTLE_MS, one per IP. */
   const settling = new Map<string, NodeJS.Timeout>();
+  /** Timers that run a step when a held IP is due to be probed again. */
+  const reprobes = new Set<NodeJS.Timeout>();
   // Who announces each IP, on its Services: written on ownership changes only, if still true.
   const conditions = new ConditionWriter(
     client,
@@ -310,7 +313,17 @@ export function runSpeaker(opts: SpeakerOptions, stop: AbortSignal): SpeakerHand
   function startProbe(dp: DataPlane, ip: string, o: Ownership): void {
     dp.probe(ip, o, gate.probeMs).then(
       (r: ProbeResult) => {
-        if (r.outcome === "conflict") metrics.addressConflicts.inc({ family: familyOf(ip) });
+        if (r.outcome === "conflict") {
+          metrics.addressConflicts.inc({ family: familyOf(ip) });
+          // A held IP is probed again at the step after HOLD_REPROBE_MS: make sure one runs.
+          if (policy === "hold") {
+            const t = setTimeout(() => {
+              reprobes.delete(t);
+              schedule();
+            }, HOLD_REPROBE_MS + 1);
+            reprobes.add(t);
+          }
+        }
         const report = gate.probeEnded(ip, r, performance.now());
         if (report !== null) reportConflict(report);
         if (r.outcome !== "cancelled") schedule();
@@ -473,7 +486,7 @@ export function runSpeaker(opts: SpeakerOptions, stop: AbortSignal): SpeakerHand
       // Graceful stop: stop answering at once, tell the peers, delete the Lease. Each step is
       // bounded (the API server may not answer), all within the chart's 5 s grace period.
       for (const t of timers) clearInterval(t);
-      for (const t of settling.values()) clearTimeout(t);
+      for (const t of [...settling.values(), ...reprobes]) clearTimeout(t);
       dataplane?.setOwned(new Map());
       const leaving = transport;
       if (leaving !== undefined)
