@@ -1,6 +1,5 @@
 import type { V1Service } from "@kubernetes/client-node";
-import type { AddressClaim } from "../dataplane/conflicts.js";
-import type { Ownership } from "../dataplane/index.js";
+import type { AddressClaim, Ownership } from "../dataplane/index.js";
 import { ANNOUNCED_CONDITION, familyOf } from "./announced-condition.js";
 import type { ElectedOwner } from "./election.js";
 

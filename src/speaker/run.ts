@@ -44,8 +44,7 @@ import {
   type ConflictPolicy,
   type ConflictReport,
 } from "./address-conflict.js";
-import type { AddressClaim } from "../dataplane/conflicts.js";
-import type { ProbeResult } from "../dataplane/dataplane.js";
+import type { AddressClaim, ProbeResult } from "../dataplane/index.js";
 import { ConditionWriter } from "./condition-writer.js";
 import { familyOf } from "./announced-condition.js";
 import { OwnLease, SPEAKER_LEASE_LABELS, SPEAKER_LEASE_PREFIX } from "./own-lease.js";

@@ -124,10 +124,14 @@ describe.runIf(
     cluster = await LabCluster.start(lab, speakerOpts);
   });
   afterAll(async () => {
-    await cluster?.stop();
-    if (foreignNetns !== "" && (await listNetns()).includes(foreignNetns))
-      await deleteNetns(foreignNetns).catch(() => undefined);
-    await lab?.down();
+    // Also after a failed beforeAll: each part only if it was made.
+    try {
+      await (cluster as LabCluster | undefined)?.stop();
+    } finally {
+      if (foreignNetns !== "" && (await listNetns()).includes(foreignNetns))
+        await deleteNetns(foreignNetns).catch(() => undefined);
+      await (lab as Lab | undefined)?.down();
+    }
   });
 
   it("hold: a new IP the foreign host answers for is not announced; Event and condition AddressInUse; announced once the host lets it go", async () => {
