@@ -374,6 +374,8 @@ describe.runIf(helmProblem === null)("Helm chart charts/barelb", () => {
       "--heartbeat-port=7946",
       "--heartbeat-key-file=/etc/barelb/heartbeat/key",
       "--heartbeat-key-grace=3m",
+      "--address-probe=300ms",
+      "--on-address-conflict=hold",
       "--metrics-address=0.0.0.0",
       "--metrics-port=7473",
       "--log-level=info",
