@@ -274,6 +274,8 @@ export function runSpeaker(opts: SpeakerOptions, stop: AbortSignal): SpeakerHand
       performance.now(),
     );
     for (const ip of gated.cancel) dataplane.cancelProbe(ip);
+    for (const ip of announcedDespite.keys())
+      if (!elections.owned.has(ip)) announcedDespite.delete(ip);
     for (const p of gated.probe) startProbe(dataplane, p.ip, p.ownership);
     const step = {
       ...elections,
