@@ -331,6 +331,26 @@ export function buildProgram(actions: Actions, version: string, io?: ProgramIO):
           "IPVS without strictARP, a Wi-Fi interface); also checked when interfaces change",
         "30s",
       ),
+    )
+    .addOption(
+      new Option(
+        "--address-probe <d>",
+        "before announcing an IP no node announced yet, check for this long that no other " +
+          "host on the LAN uses it (ARP probes, IPv6 duplicate address probes; three spread " +
+          "over it); takeovers are never probed; 0 turns it off (e.g. 300ms, 1s)",
+      )
+        .argParser((v: string) => (v.trim() === "0" ? 0 : parseDuration(v)))
+        .default(parseDuration("300ms"), "300ms"),
+    )
+    .addOption(
+      new Option(
+        "--on-address-conflict <policy>",
+        "a new IP another host on the LAN answers for: hold (not announced until that host " +
+          "is gone, probed again every 30s) or announce (announced anyway, both answer); " +
+          "either way a Warning Event AddressInUse on its Services",
+      )
+        .choices(["hold", "announce"])
+        .default("hold"),
     );
   speaker.addHelpText(
     "after",
@@ -364,6 +384,8 @@ API load per node: one Lease write every 10 s (--renew-interval), one cached rea
       excludeInterfaces: o.excludeInterfaces as string[] | undefined,
       refreshAnnouncementsMs: o.refreshAnnouncements as number | undefined,
       nodeCheckIntervalMs: o.nodeCheckInterval as number,
+      addressProbeMs: o.addressProbe as number,
+      onAddressConflict: o.onAddressConflict as "hold" | "announce",
     }),
   );
 

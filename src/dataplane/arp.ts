@@ -121,3 +121,28 @@ export function gratuitousArp(ip: string, mac: Uint8Array, op: ArpOp): ArpFrame 
     targetIp: ip,
   };
 }
+
+/** The sender address of an ARP probe (RFC 5227 2.1.1): "I have no address yet". */
+export const PROBE_SENDER_IP = "0.0.0.0";
+
+/**
+ * An ARP probe for `ip` from `mac` (RFC 5227 2.1.1): a broadcast request with sender address
+ * 0.0.0.0, so that no neighbor's cache learns anything from it, and target `ip`. A host that
+ * uses `ip` answers it (Linux does, to the prober's MAC).
+ */
+export function arpProbe(ip: string, mac: Uint8Array): ArpFrame {
+  return {
+    dst: BROADCAST_MAC,
+    src: mac,
+    op: ARP_REQUEST,
+    senderMac: mac,
+    senderIp: PROBE_SENDER_IP,
+    targetMac: ZERO_MAC,
+    targetIp: ip,
+  };
+}
+
+/** Whether a decoded frame is an ARP probe (a request from sender address 0.0.0.0). */
+export function isArpProbe(f: ArpFrame): boolean {
+  return f.op === ARP_REQUEST && f.senderIp === PROBE_SENDER_IP;
+}

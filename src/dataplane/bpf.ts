@@ -1,5 +1,4 @@
 import { ETHERTYPE_ARP, ETHERTYPE_IPV4, ETHERTYPE_IPV6 } from "./ethernet.js";
-import { ARP_REQUEST } from "./arp.js";
 
 /**
  * Classic BPF programs for the packet socket, in the flat form the addon takes:
@@ -56,11 +55,13 @@ const jeq = (k: number, jt: number, jf: number): Instruction => [
 const ret = (k: number): Instruction => [BPF_RET | BPF_K, 0, 0, k >>> 0];
 
 /**
- * Accepts Ethernet/IPv4 ARP requests that arrive at this host; drops everything else,
- * including frames this host sends, should the socket see them (one bound to ETH_P_ALL
- * does; one bound to ETH_P_ARP, as ours, does not, so that check costs nothing there).
+ * Accepts Ethernet/IPv4 ARP packets that arrive at this host: requests, to answer them, and
+ * replies, to see another host claim an address this node announces (src/dataplane/conflicts.ts);
+ * the decoder refuses other operations. Drops everything else, including frames this host
+ * sends, should the socket see them (one bound to ETH_P_ALL does; one bound to ETH_P_ARP, as
+ * ours, does not, so that check costs nothing there).
  */
-export function arpRequestFilter(): Instruction[] {
+export function arpFilter(): Instruction[] {
   return acceptIf(
     [PACKET_OUTGOING, false],
     [
@@ -68,7 +69,6 @@ export function arpRequestFilter(): Instruction[] {
       [ld(BPF_H, 14), 1], // hardware type Ethernet
       [ld(BPF_H, 16), ETHERTYPE_IPV4],
       [ld(BPF_H, 18), 0x0604], // hardware length 6, protocol length 4
-      [ld(BPF_H, 20), ARP_REQUEST],
     ],
   );
 }

@@ -4,14 +4,26 @@ import {
   type AnnounceSchedule,
   type RoundResult,
 } from "./announcer.js";
-import { ARP_REPLY, ARP_REQUEST, encodeArpFrame, gratuitousArp } from "./arp.js";
+import { ARP_REPLY, ARP_REQUEST, arpProbe, encodeArpFrame, gratuitousArp } from "./arp.js";
+import {
+  arpClaim,
+  neighborAdvertisementClaim,
+  type AddressClaim,
+  type ClaimContext,
+} from "./conflicts.js";
+import { formatMac } from "./ethernet.js";
 import { GroupMemberships } from "./groups.js";
 import { ALL_NODES, solicitedNodeGroup } from "./inet.js";
 import type { InterfaceSource, NetInterface } from "./interfaces.js";
 import type { DataPlaneLogger } from "./log.js";
 import { noMetrics, type DataPlaneMetrics, type Protocol } from "./metrics.js";
 import { isAddonError } from "./native.js";
-import { encodeNdpMessage, unsolicitedAdvertisement } from "./ndp.js";
+import {
+  dadProbeFrame,
+  encodeNdpMessage,
+  ICMPV6_NEIGHBOR_ADVERTISEMENT,
+  unsolicitedAdvertisement,
+} from "./ndp.js";
 import { OwnedSet, ownedBytes, type OwnedEntry, type Ownership } from "./owned.js";
 import { answerArp, answerNeighborSolicitation } from "./responders.js";
 import {
@@ -45,6 +57,26 @@ export interface DataPlaneOptions {
   announce?: AnnounceSchedule;
   /** While an IP is owned, one more gratuitous round every this many ms. Default: none. */
   refreshMs?: number | undefined;
+  /**
+   * Called when another host claims an IP this node announces (src/dataplane/conflicts.ts).
+   * Claims on an IP being probed end its probe instead (see `probe`).
+   */
+  onClaim?: (claim: AddressClaim) => void;
+}
+
+/** How a probe ended (see `DataPlane.probe`). */
+export type ProbeResult =
+  { outcome: "clear" } | { outcome: "conflict"; claim: AddressClaim } | { outcome: "cancelled" };
+
+/** Probe frames per probe, spread over its duration (RFC 5227 sends 3 too, over 1 to 2 s). */
+export const PROBE_SENDS = 3;
+/** Probe rounds sent per turn of the event loop. */
+const PROBE_BATCH = 64;
+
+interface Probe {
+  entry: OwnedEntry;
+  resolve: (r: ProbeResult) => void;
+  timers: NodeJS.Timeout[];
 }
 
 export interface InterfaceStatus {
@@ -84,6 +116,15 @@ export class DataPlane {
   private readonly log: DataPlaneLogger;
   private sockets: SocketFactory | undefined;
   private unsubscribe: (() => void) | undefined;
+  /** IPs being probed before they are announced. */
+  private readonly probes = new Map<string, Probe>();
+  /** Probe rounds waiting to be sent, a batch per turn of the event loop. */
+  private probeQueue: string[] = [];
+  private probeHead = 0;
+  private probeBudget = PROBE_BATCH;
+  private probePump: NodeJS.Immediate | undefined;
+  /** This node's MACs, "aa:bb:…", on the interfaces in use. */
+  private ownMacs = new Set<string>();
 
   constructor(private readonly opts: DataPlaneOptions) {
     this.metrics = opts.metrics ?? noMetrics;
@@ -108,9 +149,127 @@ export class DataPlane {
     this.unsubscribe?.();
     this.unsubscribe = undefined;
     this.announcer.cancelAll();
+    for (const ip of [...this.probes.keys()]) this.cancelProbe(ip);
+    if (this.probePump !== undefined) clearImmediate(this.probePump);
+    this.probePump = undefined;
+    this.probeQueue = [];
+    this.probeHead = 0;
     this.owned = OwnedSet.empty;
     for (const state of this.links.values()) this.closeLink(state);
     this.links.clear();
+  }
+
+  /**
+   * Checks that no other host on the LAN uses `ip` before it is announced (RFC 5227 for IPv4,
+   * duplicate address detection of RFC 4862 for IPv6): sends PROBE_SENDS probes on every
+   * interface it would be announced on (`o`), spread over `durationMs`, and resolves "clear"
+   * when nobody claimed it by then, "conflict" at the first claim, "cancelled" if
+   * `cancelProbe` (or `stop`) came first. A probe already running for `ip` is cancelled.
+   */
+  probe(ip: string, o: Ownership, durationMs: number): Promise<ProbeResult> {
+    const { owned, errors } = OwnedSet.from([[ip, o]]);
+    const entry = [...owned.values()][0];
+    if (entry === undefined) return Promise.reject(new RangeError(errors.join("; ")));
+    this.cancelProbe(entry.ip);
+    return new Promise<ProbeResult>((resolve) => {
+      const p: Probe = { entry, resolve, timers: [] };
+      this.probes.set(entry.ip, p);
+      this.queueProbeRound(entry.ip);
+      for (let i = 1; i < PROBE_SENDS; i++) {
+        p.timers.push(
+          setTimeout(() => this.queueProbeRound(entry.ip), (durationMs * i) / PROBE_SENDS),
+        );
+      }
+      p.timers.push(setTimeout(() => this.endProbe(entry.ip, { outcome: "clear" }), durationMs));
+    });
+  }
+
+  /** Ends the probe of `ip`, if one runs, as "cancelled". */
+  cancelProbe(ip: string): void {
+    this.endProbe(ip, { outcome: "cancelled" });
+  }
+
+  /** IPs being probed. */
+  probing(): string[] {
+    return [...this.probes.keys()];
+  }
+
+  private endProbe(ip: string, r: ProbeResult): void {
+    const p = this.probes.get(ip);
+    if (p === undefined) return;
+    this.probes.delete(ip);
+    for (const t of p.timers) clearTimeout(t);
+    p.resolve(r);
+  }
+
+  private queueProbeRound(ip: string): void {
+    this.probeQueue.push(ip);
+    this.sendProbeRounds();
+  }
+
+  /**
+   * Sends queued probe rounds, PROBE_BATCH per turn of the event loop (the first ones at
+   * once): thousands of new IPs at once (an install on a cluster with many Services) must not
+   * fill the send queue in one loop. A round the kernel has no room for is lost (counted);
+   * the probe's other rounds remain.
+   */
+  private sendProbeRounds(): void {
+    while (this.probeBudget > 0 && this.probeHead < this.probeQueue.length) {
+      const ip = this.probeQueue[this.probeHead++];
+      if (ip !== undefined) this.probeRound(ip);
+      this.probeBudget--;
+    }
+    if (this.probeHead === this.probeQueue.length) {
+      this.probeQueue = [];
+      this.probeHead = 0;
+    }
+    if (this.probePump === undefined && this.probeBudget < PROBE_BATCH) {
+      this.probePump = setImmediate(() => {
+        this.probePump = undefined;
+        this.probeBudget = PROBE_BATCH;
+        this.sendProbeRounds();
+      });
+    }
+  }
+
+  private probeRound(ip: string): void {
+    const p = this.probes.get(ip);
+    if (p === undefined) return;
+    const e = p.entry;
+    for (const state of this.links.values()) {
+      const iface = state.iface;
+      if (e.interfaces !== undefined && !e.interfaces.has(iface.name)) continue;
+      if (e.family === 4 && state.arp !== undefined) {
+        const arp = state.arp;
+        this.send("arp", state, () => arp.send(encodeArpFrame(arpProbe(ip, iface.mac))), false);
+      } else if (e.family === 6 && state.ndp !== undefined) {
+        const ndp = state.ndp;
+        const frame = dadProbeFrame(ownedBytes(e), iface.mac);
+        this.send("ndp", state, () => ndp.sendFrame(frame), false);
+      }
+    }
+  }
+
+  /** The claim rules' view of this node, for a frame that arrived on `state`'s interface. */
+  private claimContext(state: LinkState): ClaimContext {
+    const name = state.iface.name;
+    return {
+      iface: name,
+      isOwnMac: (mac) => this.ownMacs.has(mac),
+      watched: (ip) => {
+        if (this.owned.allows(ip, name)) return "owned";
+        const p = this.probes.get(ip);
+        if (p !== undefined && (p.entry.interfaces === undefined || p.entry.interfaces.has(name)))
+          return "probing";
+        return undefined;
+      },
+    };
+  }
+
+  private onClaim(claim: AddressClaim | null): void {
+    if (claim === null) return;
+    if (claim.phase === "probing") this.endProbe(claim.ip, { outcome: "conflict", claim });
+    else this.opts.onClaim?.(claim);
   }
 
   /**
@@ -179,10 +338,12 @@ export class DataPlane {
         this.log.info({ iface: state.iface.name }, "interface no longer used");
       }
     }
+    this.ownMacs = new Set([...this.links.values()].map((s) => formatMac(s.iface.mac)));
     for (const iface of list) {
       if (this.links.has(iface.index)) continue;
       const state = this.openLink(iface);
       this.links.set(iface.index, state);
+      this.ownMacs.add(formatMac(iface.mac));
       this.log.info(
         { iface: iface.name, arp: state.arp !== undefined, ndp: state.ndp !== undefined },
         "interface in use",
@@ -219,7 +380,7 @@ export class DataPlane {
       try {
         state.ndp = sockets.openNdp(
           iface,
-          (m) => this.onNeighborSolicitation(state, m),
+          (m) => this.onNdpMessage(state, m),
           (err) => this.onSocketError(state, "ndp", err),
         );
         state.groups = new GroupMemberships(() => sockets.openMembership(iface));
@@ -246,6 +407,8 @@ export class DataPlane {
   }
 
   private onArpFrame(state: LinkState, frame: Uint8Array, pktType: number): void {
+    if (this.probes.size > 0 || this.opts.onClaim !== undefined)
+      this.onClaim(arpClaim(frame, pktType, this.claimContext(state)));
     const out = answerArp(frame, pktType, state.iface, this.owned);
     const iface = state.iface.name;
     if (out.action === "ignore") {
@@ -258,7 +421,11 @@ export class DataPlane {
       this.metrics.replySent("arp", out.ip, iface);
   }
 
-  private onNeighborSolicitation(state: LinkState, m: ReceivedIcmp6): void {
+  private onNdpMessage(state: LinkState, m: ReceivedIcmp6): void {
+    if (m.payload[0] === ICMPV6_NEIGHBOR_ADVERTISEMENT) {
+      this.onClaim(neighborAdvertisementClaim(m, this.claimContext(state)));
+      return;
+    }
     const out = answerNeighborSolicitation(m, state.iface, this.owned);
     const iface = state.iface.name;
     if (out.action === "ignore") {

@@ -1,5 +1,11 @@
 /** The speaker's data plane: what other parts of barelb import. */
-export { DataPlane, type DataPlaneOptions, type InterfaceStatus } from "./dataplane.js";
+export {
+  DataPlane,
+  type DataPlaneOptions,
+  type InterfaceStatus,
+  type ProbeResult,
+} from "./dataplane.js";
+export type { AddressClaim, ClaimKind } from "./conflicts.js";
 export { type Ownership } from "./owned.js";
 export {
   DEFAULT_EXCLUDED_INTERFACES,

@@ -1,7 +1,14 @@
 import { formatIPBytes } from "../net/ip.js";
 import { icmpv6Checksum } from "./checksum.js";
 import { copyBytes, invalid, ok, type Decoded } from "./decoded.js";
-import { ipv6Bytes, isIPv6Multicast, isIPv6Unspecified, isSolicitedNodeGroup } from "./inet.js";
+import { ETH_HEADER_LEN, ETHERTYPE_IPV6, writeEthernetHeader } from "./ethernet.js";
+import {
+  ipv6Bytes,
+  isIPv6Multicast,
+  isIPv6Unspecified,
+  isSolicitedNodeGroup,
+  solicitedNodeGroup,
+} from "./inet.js";
 
 /**
  * ICMPv6 Neighbor Solicitation and Advertisement (RFC 4861 4.3, 4.4) as ICMPv6 messages,
@@ -219,4 +226,73 @@ export function unsolicitedAdvertisement(
     targetBytes: target,
     targetLinkAddress: mac,
   };
+}
+
+/** An ICMPv6 message with the IPv6 and Ethernet headers around it, for a packet socket. */
+export interface Icmp6FrameFields {
+  dstMac: Uint8Array;
+  srcMac: Uint8Array;
+  src: Uint8Array;
+  dst: Uint8Array;
+  hopLimit: number;
+  /** The ICMPv6 message; its checksum is filled in here, from `src` and `dst`. */
+  payload: Uint8Array;
+}
+
+/**
+ * Encodes a whole Ethernet frame carrying one ICMPv6 message (no extension headers, traffic
+ * class and flow label 0), with the ICMPv6 checksum computed: what `icmp6FromFrame` reads.
+ * Needed where a raw ICMPv6 socket cannot send, e.g. from the unspecified address.
+ */
+export function encodeIcmp6Frame(f: Icmp6FrameFields): Buffer {
+  if (f.src.length !== 16 || f.dst.length !== 16)
+    throw new RangeError("addresses must be 16 bytes");
+  const out = Buffer.alloc(IPV6_START + IPV6_HEADER_LEN + f.payload.length);
+  writeEthernetHeader(out, { dst: f.dstMac, src: f.srcMac, ethertype: ETHERTYPE_IPV6 });
+  const ip = ETH_HEADER_LEN;
+  out[ip] = 0x60;
+  out.writeUInt16BE(f.payload.length, ip + 4);
+  out[ip + 6] = NEXT_HEADER_ICMPV6;
+  out[ip + 7] = f.hopLimit;
+  out.set(f.src, ip + 8);
+  out.set(f.dst, ip + 24);
+  const start = IPV6_START + IPV6_HEADER_LEN;
+  out.set(f.payload, start);
+  out.writeUInt16BE(0, start + 2);
+  out.writeUInt16BE(icmpv6Checksum(f.src, f.dst, out.subarray(start)), start + 2);
+  return out;
+}
+
+/** The Ethernet address an IPv6 multicast group is sent to: 33:33 and the group's last 4 bytes. */
+export function ipv6MulticastMac(group: Uint8Array): Uint8Array {
+  const m = new Uint8Array(6);
+  m[0] = 0x33;
+  m[1] = 0x33;
+  m.set(group.subarray(12, 16), 2);
+  return m;
+}
+
+const UNSPECIFIED = new Uint8Array(16);
+
+/**
+ * A duplicate address probe for `target` from `mac` (RFC 4862 5.4.2), as a whole frame: a
+ * Neighbor Solicitation from the unspecified address to the target's solicited-node group,
+ * without a source link-layer address option. A host that uses `target` answers with a
+ * Neighbor Advertisement to all nodes (ff02::1). A raw ICMPv6 socket cannot send it: given
+ * the unspecified address as source, the kernel picks one of its own.
+ */
+export function dadProbeFrame(target: Uint8Array, mac: Uint8Array): Buffer {
+  const group = solicitedNodeGroup(target);
+  return encodeIcmp6Frame({
+    dstMac: ipv6MulticastMac(group),
+    srcMac: mac,
+    src: UNSPECIFIED,
+    dst: group,
+    hopLimit: NDP_HOP_LIMIT,
+    payload: encodeNdpMessage({
+      type: ICMPV6_NEIGHBOR_SOLICITATION,
+      target: formatIPBytes(6, target),
+      targetBytes: target,
+    }),
+  });
 }

@@ -1,7 +1,11 @@
-import { arpRequestFilter, flatten, unicastNeighborSolicitationFilter } from "./bpf.js";
+import { arpFilter, flatten, unicastNeighborSolicitationFilter } from "./bpf.js";
 import { ETHERTYPE_ARP, ETHERTYPE_IPV6 } from "./ethernet.js";
 import type { NetInterface } from "./interfaces.js";
-import { ICMPV6_NEIGHBOR_SOLICITATION, icmp6FromFrame } from "./ndp.js";
+import {
+  ICMPV6_NEIGHBOR_ADVERTISEMENT,
+  ICMPV6_NEIGHBOR_SOLICITATION,
+  icmp6FromFrame,
+} from "./ndp.js";
 import { loadAddon, type AddonError, type NativePacketSocket } from "./native.js";
 
 /**
@@ -29,6 +33,8 @@ export interface ReceivedIcmp6 {
 export interface NdpSocket {
   /** Sends an ICMPv6 message to `dst`, from source address `src`. */
   send(payload: Uint8Array, dst: Uint8Array, src: Uint8Array): void;
+  /** Sends a whole Ethernet frame (a duplicate address probe, from the unspecified address). */
+  sendFrame(frame: Uint8Array): void;
   /** Joins a multicast group on this interface (the kernel sends the MLD report). */
   join(group: Uint8Array): void;
   leave(group: Uint8Array): void;
@@ -51,7 +57,8 @@ export interface SocketFactory {
   ): ArpSocket;
   /**
    * A socket receiving the Neighbor Solicitations that arrive on `iface`: multicast ones
-   * (solicited-node groups joined) and unicast ones to the interface's MAC (NUD).
+   * (solicited-node groups joined) and unicast ones to the interface's MAC (NUD); and the
+   * Neighbor Advertisements sent to this host (to all nodes, or to its own addresses).
    */
   openNdp(
     iface: NetInterface,
@@ -65,7 +72,7 @@ export interface SocketFactory {
 /** Sockets from the native addon (needs CAP_NET_RAW). */
 export function nativeSockets(): SocketFactory {
   const addon = loadAddon();
-  const filter = flatten(arpRequestFilter());
+  const filter = flatten(arpFilter());
   const unicastNs = flatten(unicastNeighborSolicitationFilter());
   return {
     openArp(iface, onFrame, onError) {
@@ -83,7 +90,7 @@ export function nativeSockets(): SocketFactory {
     openNdp(iface, onMessage, onError) {
       const s = new addon.Icmp6Socket(
         iface.index,
-        [ICMPV6_NEIGHBOR_SOLICITATION],
+        [ICMPV6_NEIGHBOR_SOLICITATION, ICMPV6_NEIGHBOR_ADVERTISEMENT],
         (payload, src, dst, ifindex, hopLimit) => {
           onMessage({ payload, src, dst, ifindex, hopLimit });
         },
@@ -113,6 +120,7 @@ export function nativeSockets(): SocketFactory {
       }
       return {
         send: (payload, dst, src) => void s.send(payload, dst, src),
+        sendFrame: (frame) => void unicast.send(frame),
         join: (g) => s.join(g),
         leave: (g) => s.leave(g),
         close: () => {

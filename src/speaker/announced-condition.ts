@@ -34,7 +34,7 @@ export const SPEAKER_FIELD_MANAGER: Readonly<Record<Family, string>> = Object.fr
 export interface ServiceCondition {
   type: string;
   status: "True" | "False";
-  reason: "Announcing" | "AnnounceFailed" | "NotAnnounced";
+  reason: "Announcing" | "AnnounceFailed" | "NotAnnounced" | "AddressInUse";
   message: string;
   /** RFC 3339, seconds: when this node started announcing (or failed to). */
   lastTransitionTime: string;
@@ -49,6 +49,8 @@ export interface ConditionApply {
    * it still is. False (NotAnnounced): worth sending while no node is elected for the IP.
    */
   announced: boolean;
+  /** Set for AddressInUse while held: worth sending while the IP is still held. */
+  held?: true;
   namespace: string;
   name: string;
   family: Family;
@@ -144,6 +146,30 @@ export function withdrawnConditions(
     );
   }
   return { applies, standing: still };
+}
+
+/**
+ * `AddressInUse` on each Service holding `ip`: another host on the LAN uses it (see
+ * address-conflict.ts). `False` while this node holds the IP back, `True` when it announces
+ * it anyway or already announced it; `message` names the IP, the foreign MAC and this node.
+ */
+export function addressInUseConditions(
+  ip: string,
+  holders: readonly V1Service[],
+  held: boolean,
+  message: string,
+  now: Date,
+): ConditionApply[] {
+  const applies = appliesFor(
+    ip,
+    holders,
+    !held,
+    held ? "False" : "True",
+    "AddressInUse",
+    message,
+    now,
+  );
+  return held ? applies.map((a) => ({ ...a, held: true })) : applies;
 }
 
 function appliesFor(

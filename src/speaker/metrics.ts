@@ -21,6 +21,7 @@ export class SpeakerMetrics implements DataPlaneMetrics {
   readonly announceFailed: GaugeT;
   /** 1 per kind of node-warnings.ts this node has now. */
   readonly nodeWarnings: GaugeT<"kind">;
+  readonly addressConflicts: CounterT<"family">;
   private readonly perIP: PerIPMetrics;
   private readonly ignoredFrames: CounterT<"protocol" | "interface" | "reason">;
   private readonly sendFailures: CounterT<"protocol" | "interface" | "code">;
@@ -68,6 +69,14 @@ export class SpeakerMetrics implements DataPlaneMetrics {
       registers,
     });
     for (const kind of NODE_WARNING_KINDS) this.nodeWarnings.set({ kind }, 0);
+    this.addressConflicts = new Counter({
+      name: "barelb_speaker_address_conflicts_total",
+      help:
+        "Another host on the LAN using an IP this node was about to announce (its probe was " +
+        "answered) or announces (a claim still standing 3 s later), by family",
+      labelNames: ["family"],
+      registers,
+    });
     const hbSent = new Counter({
       name: "barelb_heartbeats_sent_total",
       help: "Heartbeat datagrams sent to peers",

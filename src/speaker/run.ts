@@ -30,8 +30,24 @@ import {
   newHeartbeatToken,
 } from "./heartbeat-codec.js";
 import { gainedAnnouncements, ownershipStep, unannounceable } from "./ownership.js";
-import { announcedConditions, withdrawnConditions } from "./announced-condition.js";
+import {
+  addressInUseConditions,
+  announcedConditions,
+  withdrawnConditions,
+  type ConditionApply,
+} from "./announced-condition.js";
+import {
+  AddressGate,
+  CLAIM_SETTLE_MS,
+  conflictMessage,
+  HOLD_REPROBE_MS,
+  wasAnnounced,
+  type ConflictPolicy,
+  type ConflictReport,
+} from "./address-conflict.js";
+import type { AddressClaim, ProbeResult } from "../dataplane/index.js";
 import { ConditionWriter } from "./condition-writer.js";
+import { familyOf } from "./announced-condition.js";
 import { OwnLease, SPEAKER_LEASE_LABELS, SPEAKER_LEASE_PREFIX } from "./own-lease.js";
 import { readHostFacts } from "./node-facts.js";
 import { NodeWarner } from "./node-warner.js";
@@ -60,6 +76,13 @@ import {
 
 const STOPPED = Symbol("stopped");
 
+/**
+ * How long a new IP is probed before it is announced (--address-probe): three probes spread
+ * over it. A host on the LAN answers within a millisecond or two; 300 ms leaves room for a
+ * busy or power-saving one, and a Service that just got its IP is announced 0.3 s later.
+ */
+export const DEFAULT_ADDRESS_PROBE_MS = 300;
+
 export interface SpeakerOptions {
   client: KubeClient;
   nodeName: string;
@@ -84,6 +107,10 @@ export interface SpeakerOptions {
   refreshAnnouncementsMs?: number | undefined;
   /** How often this node's setup is checked (node-warnings.ts); default 30 s. */
   nodeCheckIntervalMs?: number | undefined;
+  /** How long a new IP is probed for another host using it before it is announced; 0: not. */
+  addressProbeMs?: number | undefined;
+  /** What to do with a new IP another host uses (see address-conflict.ts). Default: hold. */
+  onAddressConflict?: ConflictPolicy | undefined;
   /** The speaker's own Pod (in `namespace`): owner of its Lease. */
   ownerPod?: { name: string; uid: string } | undefined;
   metricsAddress: string;
@@ -132,10 +159,28 @@ export function runSpeaker(opts: SpeakerOptions, stop: AbortSignal): SpeakerHand
   let elected: ReadonlyMap<string, ElectedOwner> = new Map();
   /** IPs whose "announced" condition this node wrote and may still stand (withdrawnConditions). */
   let standing: ReadonlySet<string> = new Set();
+  /** The previous step's election, once the caches were whole when it ran (else null). */
+  let trustedElected: ReadonlyMap<string, ElectedOwner> | null = null;
+  let synced = false;
+  let currentIPs: ReadonlyMap<string, AnnouncedIP> = new Map();
+  // New IPs are probed before they are announced (another host on the LAN may use them).
+  const policy = opts.onAddressConflict ?? "hold";
+  const gate = new AddressGate(policy, opts.addressProbeMs ?? DEFAULT_ADDRESS_PROBE_MS);
+  /** AddressInUse conditions for IPs announced despite a conflict, applied once announced. */
+  const announcedDespite = new Map<string, ConditionApply[]>();
+  /** Claims on owned IPs waiting out CLAIM_SETTLE_MS, one per IP. */
+  const settling = new Map<string, NodeJS.Timeout>();
+  /** Timers that run a step when a held IP is due to be probed again. */
+  const reprobes = new Set<NodeJS.Timeout>();
   // Who announces each IP, on its Services: written on ownership changes only, if still true.
   const conditions = new ConditionWriter(
     client,
-    (a) => (a.announced ? owned.has(a.ip) : elected.get(a.ip)?.owner === null),
+    (a) =>
+      a.held === true
+        ? gate.isHeld(a.ip)
+        : a.announced
+          ? owned.has(a.ip)
+          : elected.get(a.ip)?.owner === null,
     log,
   );
   const conditionsDone = conditions.run(stop);
@@ -244,7 +289,7 @@ export function runSpeaker(opts: SpeakerOptions, stop: AbortSignal): SpeakerHand
     const quiet = performance.now() < quietUntil;
     publishMembership(quiet);
     lbIPs = ips;
-    const step = ownershipStep({
+    const elections = ownershipStep({
       self,
       ips,
       nodes: nodeMap,
@@ -252,6 +297,22 @@ export function runSpeaker(opts: SpeakerOptions, stop: AbortSignal): SpeakerHand
       quiet,
       previous: owned,
     });
+    // New IPs wait for their probe (and, held, for the other host to go); takeovers do not.
+    const gated = gate.step(
+      elections.owned,
+      owned,
+      (ip) => !wasAnnounced(ip, self, trustedElected, owned, ips.get(ip)?.holders ?? []),
+      performance.now(),
+    );
+    for (const ip of gated.cancel) dataplane.cancelProbe(ip);
+    for (const ip of announcedDespite.keys())
+      if (!elections.owned.has(ip)) announcedDespite.delete(ip);
+    for (const p of gated.probe) startProbe(dataplane, p.ip, p.ownership);
+    const step = {
+      ...elections,
+      owned: gated.announce,
+      gained: elections.gained.filter((ip) => gated.announce.has(ip)),
+    };
     const invalid = dataplane.setOwned(step.owned);
     if (invalid.length > 0) log.warn({ ips: invalid }, "IPs the data plane could not use");
     const usable = dataplane.interfaces().map((i) => i.name);
@@ -269,6 +330,11 @@ export function runSpeaker(opts: SpeakerOptions, stop: AbortSignal): SpeakerHand
     conditions.add(withdrawn.applies);
     standing = withdrawn.standing;
     for (const g of gained) {
+      const despite = announcedDespite.get(g.ip);
+      announcedDespite.delete(g.ip);
+      if (despite !== undefined) conditions.add(despite);
+    }
+    for (const g of gained) {
       metrics.ownershipChanges.inc({ change: "gained" });
       for (const e of g.events) events.emit(eventTarget(e.service), e.type, e.reason, e.message);
       log.info({ ip: g.ip, interfaces: g.interfaces }, "announcing");
@@ -280,6 +346,56 @@ export function runSpeaker(opts: SpeakerOptions, stop: AbortSignal): SpeakerHand
     }
     owned = step.owned;
     elected = step.elected;
+    trustedElected = synced ? step.elected : null;
+    currentIPs = ips;
+  }
+
+  // ---- address conflicts: another host on the LAN using an IP --------------------------
+  function startProbe(dp: DataPlane, ip: string, o: Ownership): void {
+    dp.probe(ip, o, gate.probeMs).then(
+      (r: ProbeResult) => {
+        if (r.outcome === "conflict") {
+          metrics.addressConflicts.inc({ family: familyOf(ip) });
+          // A held IP is probed again at the step after HOLD_REPROBE_MS: make sure one runs.
+          if (policy === "hold") {
+            const t = setTimeout(() => {
+              reprobes.delete(t);
+              schedule();
+            }, HOLD_REPROBE_MS + 1);
+            reprobes.add(t);
+          }
+        }
+        const report = gate.probeEnded(ip, r, performance.now());
+        if (report !== null) reportConflict(report);
+        if (r.outcome !== "cancelled") schedule();
+      },
+      (err: unknown) => log.warn({ err, ip }, "cannot probe address"),
+    );
+  }
+
+  function onOwnedClaim(claim: AddressClaim): void {
+    if (settling.has(claim.ip)) return;
+    const t = setTimeout(() => {
+      settling.delete(claim.ip);
+      const still = owned.has(claim.ip);
+      if (still) metrics.addressConflicts.inc({ family: familyOf(claim.ip) });
+      const report = gate.ownedClaim(claim, still, performance.now());
+      if (report !== null) reportConflict(report);
+    }, CLAIM_SETTLE_MS);
+    t.unref();
+    settling.set(claim.ip, t);
+  }
+
+  function reportConflict(r: ConflictReport): void {
+    const { ip, mac, iface, kind } = r.claim;
+    const holders = currentIPs.get(ip)?.holders ?? [];
+    const message = conflictMessage(r, self, policy);
+    log.warn({ ip, mac, iface, kind, action: r.action, message }, "address in use by another host");
+    for (const svc of holders) events.emit(eventTarget(svc), "Warning", "AddressInUse", message);
+    const applies = addressInUseConditions(ip, holders, r.action === "held", message, new Date());
+    // Announced anyway: after the Announcing condition its announcement writes.
+    if (r.action === "announced") announcedDespite.set(ip, applies);
+    else conditions.add(applies);
   }
 
   // ---- start-up, the loops, and the graceful stop ------------------------------------
@@ -354,6 +470,7 @@ export function runSpeaker(opts: SpeakerOptions, stop: AbortSignal): SpeakerHand
         metrics,
         log,
         refreshMs: opts.refreshAnnouncementsMs,
+        onClaim: onOwnedClaim,
       });
       dataplane.start();
       // Setups of this node that make announcements fail silently: checked now and then, and
@@ -413,6 +530,7 @@ export function runSpeaker(opts: SpeakerOptions, stop: AbortSignal): SpeakerHand
         log,
       );
       if ((await orStop(Promise.all(watches.map((w) => w.synced)))) === STOPPED) return;
+      synced = true;
       // Start-up quiet period: announce nothing until deadAfter + two heartbeat rounds after
       // the first renewal, so a node starting after a crash cannot answer beside the current
       // owner before its peers' holds reach it. Known cost (bench/failover.ts): peers count a
@@ -437,6 +555,7 @@ export function runSpeaker(opts: SpeakerOptions, stop: AbortSignal): SpeakerHand
       // bounded (the API server may not answer), all within the chart's 5 s grace period.
       for (const t of timers) clearInterval(t);
       warner?.stop();
+      for (const t of [...settling.values(), ...reprobes]) clearTimeout(t);
       dataplane?.setOwned(new Map());
       const leaving = transport;
       if (leaving !== undefined)

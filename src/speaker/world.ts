@@ -1,4 +1,4 @@
-import type { V1EndpointSlice, V1Node, V1Service } from "@kubernetes/client-node";
+import type { V1Condition, V1EndpointSlice, V1Node, V1Service } from "@kubernetes/client-node";
 import { findPool, findPoolForIP, type Config, type Pool } from "../config/index.js";
 import {
   ALLOCATED_FROM_POOL,
@@ -10,6 +10,7 @@ import {
 } from "../adapters/service.js";
 import { formatIP, parseIP } from "../net/ip.js";
 import type { IPFacts, NodeFacts, ServiceFacts } from "./election.js";
+import { ANNOUNCED_CONDITION } from "./announced-condition.js";
 
 /**
  * The speaker's view of the cluster, turned into election facts: pure functions over the
@@ -64,6 +65,18 @@ export function slimService(svc: V1Service): V1Service {
     .map(([k, v]) => [k, intern(v)] as const);
   const spec = svc.spec ?? {};
   const ingress = svc.status?.loadBalancer?.ingress;
+  // The speakers' own announced conditions, type and status only: whether some node announced
+  // the IP before (an IP nobody announced yet is probed first, see address-conflict.ts).
+  const announced = (svc.status?.conditions ?? [])
+    .filter((c) => ANNOUNCED_TYPES.has(c.type))
+    // Type and status only: the other fields V1Condition requires are never read here.
+    .map((c) => ({ type: intern(c.type), status: intern(c.status) }) as V1Condition);
+  const status = {
+    ...(ingress === undefined
+      ? {}
+      : { loadBalancer: { ingress: ingress.map((i) => ({ ip: i.ip })) } }),
+    ...(announced.length === 0 ? {} : { conditions: announced }),
+  };
   return {
     metadata: {
       name: m.name,
@@ -77,11 +90,11 @@ export function slimService(svc: V1Service): V1Service {
       loadBalancerClass: intern(spec.loadBalancerClass),
       externalTrafficPolicy: intern(spec.externalTrafficPolicy),
     },
-    ...(ingress === undefined
-      ? {}
-      : { status: { loadBalancer: { ingress: ingress.map((i) => ({ ip: i.ip })) } } }),
+    ...(Object.keys(status).length === 0 ? {} : { status }),
   };
 }
+
+const ANNOUNCED_TYPES: ReadonlySet<string> = new Set(Object.values(ANNOUNCED_CONDITION));
 
 /** An EndpointSlice as the speaker keeps it: its Service, and each endpoint's node and state. */
 export function slimEndpointSlice(slice: V1EndpointSlice): V1EndpointSlice {

@@ -375,6 +375,8 @@ describe.runIf(helmProblem === null)("Helm chart charts/barelb", () => {
       "--heartbeat-port=7946",
       "--heartbeat-key-file=/etc/barelb/heartbeat/key",
       "--heartbeat-key-grace=3m",
+      "--address-probe=300ms",
+      "--on-address-conflict=hold",
       "--metrics-address=0.0.0.0",
       "--metrics-port=7473",
       "--log-level=info",
@@ -544,7 +546,13 @@ describe.runIf(helmProblem === null)("Helm chart charts/barelb", () => {
 
     it("speaker: accepted by the CLI once `barelb speaker` exists", async () => {
       const ds = find(
-        await render({ speaker: { excludeInterfaces: ["^x"], refreshAnnouncements: "45s" } }),
+        await render({
+          speaker: {
+            excludeInterfaces: ["^x"],
+            refreshAnnouncements: "45s",
+            addressConflict: { probe: "0", onConflict: "announce" },
+          },
+        }),
         "DaemonSet",
       );
       const args = container(ds).args ?? [];
@@ -570,6 +578,8 @@ describe.runIf(helmProblem === null)("Helm chart charts/barelb", () => {
           metricsPort: 7473,
           excludeInterfaces: ["^x"],
           refreshAnnouncementsMs: 45_000,
+          addressProbeMs: 0,
+          onAddressConflict: "announce",
         });
       } finally {
         if (saved === undefined) delete process.env.NODE_NAME;

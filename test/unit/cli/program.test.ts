@@ -207,6 +207,27 @@ describe("barelb command line", () => {
     expect(short.err()).toContain("must be at least 1s");
   });
 
+  it("speaker: new IPs probed for 300 ms and held on a conflict by default; 0 turns probing off", async () => {
+    const def = harness();
+    await def.parse("speaker", "--node-name", "n1");
+    expect(def.calls[0]?.args).toMatchObject({ addressProbeMs: 300, onAddressConflict: "hold" });
+    const set = harness();
+    await set.parse(
+      "speaker",
+      "--node-name",
+      "n1",
+      "--address-probe",
+      "0",
+      "--on-address-conflict",
+      "announce",
+    );
+    expect(set.calls[0]?.args).toMatchObject({ addressProbeMs: 0, onAddressConflict: "announce" });
+    const bad = harness();
+    expect(
+      (await bad.parse("speaker", "--node-name", "n1", "--on-address-conflict", "fight")).code,
+    ).toBe(1);
+  });
+
   it("exits 1 when the config is invalid, printing nothing more than the report", async () => {
     const h = harness();
     expect(await h.parse("config", "validate", "bad.yaml")).toEqual({

@@ -6,7 +6,7 @@ import {
   gratuitousArp,
 } from "../../../src/dataplane/arp.js";
 import {
-  arpRequestFilter,
+  arpFilter,
   BPF_OPCODES as op,
   flatten,
   PACKET_BROADCAST,
@@ -54,8 +54,8 @@ const mac = parseMac("02:00:00:00:00:0a") ?? new Uint8Array(6);
 const request = encodeArpFrame(gratuitousArp("192.0.2.40", mac, ARP_REQUEST));
 const reply = encodeArpFrame(gratuitousArp("192.0.2.40", mac, ARP_REPLY));
 
-describe("ARP request filter", () => {
-  const prog = arpRequestFilter();
+describe("ARP filter", () => {
+  const prog = arpFilter();
 
   it("is a valid program: every jump lands inside it, and it ends in returns", () => {
     prog.forEach(([code, jt, jf], pc) => {
@@ -72,8 +72,15 @@ describe("ARP request filter", () => {
     ["an ARP request to this host", request, PACKET_BROADCAST, true],
     ["an ARP request unicast to this host", request, PACKET_HOST, true],
     ["an ARP request this host sends", request, PACKET_OUTGOING, false],
-    ["an ARP reply", reply, PACKET_BROADCAST, false],
-    ["a truncated request", request.subarray(0, 21), PACKET_BROADCAST, false],
+    ["an ARP reply (broadcast, gratuitous)", reply, PACKET_BROADCAST, true],
+    ["an ARP reply unicast to this host (answering a probe)", reply, PACKET_HOST, true],
+    ["an ARP reply this host sends", reply, PACKET_OUTGOING, false],
+    [
+      "a truncated frame (the decoder refuses the rest)",
+      request.subarray(0, 19),
+      PACKET_BROADCAST,
+      false,
+    ],
     [
       "an IPv4 frame",
       Buffer.concat([request.subarray(0, 12), Buffer.from([0x08, 0x00]), request.subarray(14)]),

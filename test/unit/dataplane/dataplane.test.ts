@@ -1,13 +1,30 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
-import { ARP_REPLY, ARP_REQUEST, decodeArpFrame } from "../../../src/dataplane/arp.js";
+import {
+  ARP_REPLY,
+  ARP_REQUEST,
+  arpProbe,
+  decodeArpFrame,
+  encodeArpFrame,
+  gratuitousArp,
+  isArpProbe,
+  type ArpOp,
+} from "../../../src/dataplane/arp.js";
+import type { AddressClaim } from "../../../src/dataplane/conflicts.js";
+import { BROADCAST_MAC, formatMac } from "../../../src/dataplane/ethernet.js";
+import { ALL_NODES } from "../../../src/dataplane/inet.js";
 import { PACKET_BROADCAST } from "../../../src/dataplane/bpf.js";
 import { DataPlane } from "../../../src/dataplane/dataplane.js";
 import { formatIPBytes } from "../../../src/net/ip.js";
 import type { InterfaceSource, NetInterface } from "../../../src/dataplane/interfaces.js";
 import { CounterMetrics } from "../../../src/dataplane/metrics.js";
-import { decodeNdpMessage } from "../../../src/dataplane/ndp.js";
+import {
+  decodeNdpMessage,
+  encodeNdpMessage,
+  icmp6FromFrame,
+  unsolicitedAdvertisement,
+} from "../../../src/dataplane/ndp.js";
 import type { ReceivedIcmp6, SocketFactory } from "../../../src/dataplane/sockets.js";
-import { arpRequest, ETH0, ETH1, solicitation } from "./fixtures.js";
+import { arpRequest, ETH0, ETH1, ip6, mac, solicitation } from "./fixtures.js";
 
 /** Sockets that record what is sent and let the test deliver frames. */
 class FakeSockets implements SocketFactory {
@@ -19,6 +36,7 @@ class FakeSockets implements SocketFactory {
     string,
     {
       sent: { payload: Buffer; dst: string; src: string }[];
+      frames: Buffer[];
       groups: Set<string>;
       deliver: (m: ReceivedIcmp6) => void;
       closed: boolean;
@@ -71,6 +89,7 @@ class FakeSockets implements SocketFactory {
   openNdp(iface: NetInterface, onMessage: (m: ReceivedIcmp6) => void) {
     const s = {
       sent: [] as { payload: Buffer; dst: string; src: string }[],
+      frames: [] as Buffer[],
       groups: new Set<string>(),
       deliver: onMessage,
       closed: false,
@@ -83,6 +102,7 @@ class FakeSockets implements SocketFactory {
           dst: formatIPBytes(6, dst),
           src: formatIPBytes(6, src),
         }),
+      sendFrame: (f: Uint8Array) => void s.frames.push(Buffer.from(f)),
       ...this.memberships(s.groups),
       close: () => void (s.closed = true),
     };
@@ -298,5 +318,142 @@ describe("DataPlane (fake sockets)", () => {
     expect([...sockets.arp.values(), ...sockets.ndp.values()].every((s) => s.closed)).toBe(true);
     expect(dp.ownedIps()).toEqual([]);
     expect(dp.announcing()).toEqual([]);
+  });
+
+  describe("address probes and claims", () => {
+    const FOREIGN = mac("02:00:00:00:00:99");
+    const probesIn = (frames: Buffer[]) =>
+      frames.flatMap((f) => {
+        const d = decodeArpFrame(f);
+        return d.ok && isArpProbe(d.value) ? [d.value.targetIp] : [];
+      });
+    const foreignArp = (ip: string, op: ArpOp = ARP_REPLY) =>
+      arpRequest(op === ARP_REPLY ? "192.0.2.10" : ip, { src: FOREIGN, op, senderIp: ip });
+    const advertisement = (target: string, lla: Uint8Array): ReceivedIcmp6 => {
+      const src = ip6("fe80::99");
+      const dst = ALL_NODES;
+      const payload = encodeNdpMessage(unsolicitedAdvertisement(ip6(target), lla), { src, dst });
+      return { payload, src, dst, ifindex: ETH0.index, hopLimit: 255 };
+    };
+
+    it("IPv4: three ARP probes per interface over the duration, then clear", async () => {
+      const result = dp.probe("192.0.2.50", {}, 300);
+      expect(probesIn(eth0Arp().sent)).toEqual(["192.0.2.50"]);
+      expect(probesIn(sockets.arp.get("eth1")?.sent ?? [])).toEqual(["192.0.2.50"]);
+      expect(dp.probing()).toEqual(["192.0.2.50"]);
+      await vi.advanceTimersByTimeAsync(299);
+      expect(probesIn(eth0Arp().sent)).toEqual(["192.0.2.50", "192.0.2.50", "192.0.2.50"]);
+      await vi.advanceTimersByTimeAsync(1);
+      expect(await result).toEqual({ outcome: "clear" });
+      expect(dp.probing()).toEqual([]);
+      // A probe does not own: requests for the IP are not answered.
+      eth0Arp().sent.length = 0;
+      eth0Arp().deliver(arpRequest("192.0.2.50"));
+      expect(eth0Arp().sent).toEqual([]);
+    });
+
+    it.each([
+      [
+        "an ARP reply from it (the answer to the probe)",
+        () => foreignArp("192.0.2.50"),
+        "arp-reply",
+      ],
+      ["a gratuitous ARP request", () => foreignArp("192.0.2.50", ARP_REQUEST), "arp-request"],
+      [
+        "another host's probe for it",
+        () => encodeArpFrame({ ...arpProbe("192.0.2.50", FOREIGN), dst: BROADCAST_MAC }),
+        "arp-probe",
+      ],
+    ])("IPv4: %s ends the probe as a conflict", async (_name, frame, kind) => {
+      const result = dp.probe("192.0.2.50", {}, 300);
+      eth0Arp().deliver(frame());
+      expect(await result).toEqual({
+        outcome: "conflict",
+        claim: {
+          ip: "192.0.2.50",
+          family: 4,
+          mac: "02:00:00:00:00:99",
+          iface: "eth0",
+          kind,
+          phase: "probing",
+        },
+      });
+      eth0Arp().sent.length = 0;
+      await vi.advanceTimersByTimeAsync(300);
+      expect(probesIn(eth0Arp().sent)).toEqual([]);
+    });
+
+    it("IPv4: frames from this node's own MACs, for other IPs, or on interfaces not probed are no conflict", async () => {
+      const result = dp.probe("192.0.2.50", { interfaces: ["eth1"] }, 300);
+      expect(probesIn(eth0Arp().sent)).toEqual([]);
+      // eth0 is not probed: a claim there is another LAN's business.
+      eth0Arp().deliver(foreignArp("192.0.2.50"));
+      const eth1 = sockets.arp.get("eth1") ?? expect.fail("no eth1 socket");
+      // eth0's MAC seen on eth1 (both interfaces on one LAN): this node's own.
+      eth1.deliver(
+        arpRequest("192.0.2.10", { src: ETH0.mac, op: ARP_REPLY, senderIp: "192.0.2.50" }),
+      );
+      eth1.deliver(foreignArp("192.0.2.51"));
+      await vi.advanceTimersByTimeAsync(300);
+      expect(await result).toEqual({ outcome: "clear" });
+    });
+
+    it("cancelProbe and stop end a probe as cancelled", async () => {
+      const a = dp.probe("192.0.2.50", {}, 300);
+      dp.cancelProbe("192.0.2.50");
+      expect(await a).toEqual({ outcome: "cancelled" });
+      const b = dp.probe("2001:db8::1:9", {}, 300);
+      dp.stop();
+      expect(await b).toEqual({ outcome: "cancelled" });
+    });
+
+    it("IPv6: a duplicate address probe frame per interface; an advertisement with a foreign MAC is a conflict", async () => {
+      const result = dp.probe("2001:db8::1:9", {}, 300);
+      const frame = eth0Ndp().frames[0] ?? expect.fail("no probe frame");
+      const m = icmp6FromFrame(frame);
+      if (!m.ok) expect.fail(m.error);
+      expect(formatIPBytes(6, m.value.src)).toBe("::");
+      expect(formatIPBytes(6, m.value.dst)).toBe("ff02::1:ff01:9");
+      expect(m.value.hopLimit).toBe(255);
+      expect(formatMac(frame.subarray(0, 6))).toBe("33:33:ff:01:00:09");
+      const ns = decodeNdpMessage(m.value.payload, { src: m.value.src, dst: m.value.dst });
+      expect(ns).toMatchObject({ ok: true, value: { type: 135, target: "2001:db8::1:9" } });
+      expect(ns.ok && ns.value.type === 135 && ns.value.sourceLinkAddress).toBe(undefined);
+      // This node's own advertisement (a loop) and one for another IP: no conflict.
+      eth0Ndp().deliver(advertisement("2001:db8::1:9", ETH1.mac));
+      eth0Ndp().deliver(advertisement("2001:db8::1:8", FOREIGN));
+      eth0Ndp().deliver(advertisement("2001:db8::1:9", FOREIGN));
+      expect(await result).toMatchObject({
+        outcome: "conflict",
+        claim: {
+          ip: "2001:db8::1:9",
+          family: 6,
+          mac: "02:00:00:00:00:99",
+          kind: "neighbor-advertisement",
+        },
+      });
+      expect(metrics.total("ignored", "ndp")).toBe(0);
+    });
+
+    it("owned: a foreign gratuitous ARP or advertisement is reported; an ARP probe is answered, not reported", () => {
+      const claims: AddressClaim[] = [];
+      dp.stop();
+      dp = new DataPlane({ interfaces: ifaces, sockets, metrics, onClaim: (c) => claims.push(c) });
+      dp.start();
+      dp.setOwned([
+        ["192.0.2.40", {}],
+        ["2001:db8::1:5", {}],
+      ]);
+      eth0Arp().sent.length = 0;
+      eth0Arp().deliver(encodeArpFrame(arpProbe("192.0.2.40", FOREIGN)));
+      expect(eth0Arp().sent.length).toBe(1);
+      expect(claims).toEqual([]);
+      eth0Arp().deliver(encodeArpFrame(gratuitousArp("192.0.2.40", FOREIGN, ARP_REQUEST)));
+      eth0Ndp().deliver(advertisement("2001:db8::1:5", FOREIGN));
+      expect(claims.map((c) => [c.ip, c.mac, c.kind, c.phase])).toEqual([
+        ["192.0.2.40", "02:00:00:00:00:99", "arp-request", "owned"],
+        ["2001:db8::1:5", "02:00:00:00:00:99", "neighbor-advertisement", "owned"],
+      ]);
+    });
   });
 });
