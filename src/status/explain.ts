@@ -493,6 +493,10 @@ function announcement(
   const said = cond === undefined ? null : parseAnnouncing(cond.message ?? "", ip);
   const e = world.elected.get(ip);
   const should = e !== undefined && e.owner !== null ? e.owner : null;
+  // Another host on the LAN answers for the IP: held back (False) or answered by both (True);
+  // the speaker's message says which, with the other host's MAC.
+  if (cond?.reason === "AddressInUse")
+    return { ok: false, reason: `${ip}: ${cond.message ?? "another host on the LAN uses it"}` };
   if (cond?.status === "True" && said !== null) {
     // The announcing node wrote this when it took the IP over, from heartbeats that see a
     // dead peer within a second; the Leases read here lag by up to their duration, so the

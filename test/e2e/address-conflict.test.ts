@@ -13,6 +13,7 @@ import { loadKubeConfig } from "../../src/k8s/client.js";
 import { formatIPValue, parseCIDR } from "../../src/net/ip.js";
 import { ANNOUNCED_CONDITION, familyOf } from "../../src/speaker/announced-condition.js";
 import { prereqs } from "../helpers/prereq.js";
+import { statusReport } from "../helpers/status.js";
 import { answering, owner, serviceIP } from "../helpers/arp-owner.js";
 import { eventually } from "../helpers/k8s.js";
 
@@ -153,6 +154,11 @@ describe.runIf(
     expect(event?.message).toContain("not announced");
     const c = await condition("taken", ip, (c) => c.reason === "AddressInUse");
     expect(c.status).toBe("False");
+    // barelb status names it, with the other host's MAC.
+    const held = (await statusReport(lab.kubeconfig)).services.find((x) => x.name === "taken");
+    expect(held?.announcedBy).toEqual([]);
+    expect(held?.reason).toContain(`${ip}: `);
+    expect(held?.reason).toContain(foreignMac);
     // Nobody but the foreign host answers, now and a few seconds later.
     for (let i = 0; i < 3; i++) {
       expect(await answering(lab, ip, 2)).toEqual([`unknown ${foreignMac}`]);
@@ -222,6 +228,10 @@ describe.runIf(
       expect((await condition("sample", ip, (c) => c.reason === "AddressInUse")).status).toBe(
         "True",
       );
+      const claimed = (await statusReport(lab.kubeconfig)).services.find(
+        (x) => x.name === "sample",
+      );
+      expect(claimed?.reason).toContain(foreignMac);
       expect(await answering(lab, ip, 2)).toContain(before);
     } finally {
       await foreign(["ip", "addr", "del", `${ip}/32`, "dev", "eth0"]).catch(() => undefined);

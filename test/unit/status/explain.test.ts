@@ -417,6 +417,31 @@ describe("barelb status: explain", () => {
     expect(later.services[0]?.reason).toMatch(/node n[12] should announce it but has not said so/);
   });
 
+  it("AddressInUse, announced anyway (True): the conflict is the reason", async () => {
+    const r = await explain(
+      snapshot({
+        services: [
+          service("web", {
+            ips: ["192.0.2.10"],
+            pool: "lan",
+            conditions: [
+              {
+                type: "barelb.io/AnnouncedIPv4",
+                status: "True",
+                reason: "AddressInUse",
+                message:
+                  "another host (02:00:00:00:00:99) claims 192.0.2.10; node n1 keeps announcing it",
+                lastTransitionTime: new Date(NOW),
+              },
+            ],
+          }),
+        ],
+        slices: [slice("web", ["n1"])],
+      }),
+    );
+    expect(r.services[0]?.reason).toContain("02:00:00:00:00:99");
+  });
+
   it("speakers' own states and node warnings from their Leases", async () => {
     const r = await explain(
       snapshot({
