@@ -95,7 +95,7 @@ describe("the Grafana dashboard", () => {
     expect(await unknown(exprs.flatMap(metricsIn))).toEqual([]);
   });
 
-  it("shows pools, Services, config, leader, speakers, heartbeats, ARP/NDP and processes", () => {
+  it("shows pools, Services, config, leader, speakers, heartbeats, ARP/NDP, warnings and processes", () => {
     const used = new Set(exprs.flatMap(metricsIn).map((n) => n.replace(/_bucket$/, "")));
     for (const name of [
       "barelb_address_pool_addresses_total",
@@ -121,6 +121,11 @@ describe("the Grafana dashboard", () => {
       "barelb_speaker_process_resident_memory_bytes",
       "barelb_controller_process_cpu_seconds_total",
       "barelb_speaker_process_cpu_seconds_total",
+      "barelb_config_warnings",
+      "barelb_speaker_node_warnings",
+      "barelb_controller_foreign_load_balancers",
+      "barelb_speaker_address_conflicts_total",
+      "barelb_speaker_announce_failed",
     ]) {
       expect(used, name).toContain(name);
     }
@@ -128,13 +133,16 @@ describe("the Grafana dashboard", () => {
 });
 
 describe("the alert rules (config/prometheus-rules.yaml)", () => {
-  it("has the five alerts, each with a for, a severity, a summary and a description", () => {
+  it("has the eight alerts, each with a for, a severity, a summary and a description", () => {
     expect(allRules.map((r) => r.alert)).toEqual([
       "BarelbConfigRefused",
       "BarelbPoolNearlyExhausted",
       "BarelbIPNotAnnounced",
       "BarelbSpeakerFenced",
       "BarelbAnnouncementSendFailures",
+      "BarelbAnnounceFailed",
+      "BarelbSetupWarning",
+      "BarelbAddressConflict",
     ]);
     for (const r of allRules) {
       expect(r.for, r.alert).toMatch(/^[0-9]+[smh]$/);
@@ -162,7 +170,7 @@ describe.runIf(prereqs("promtool checks of the alert rules", ["promtool"]))("pro
 
   it("check rules: the rule file is valid", async () => {
     const { stdout } = await run("promtool", ["check", "rules", rulesPath]);
-    expect(stdout).toContain("SUCCESS: 5 rules found");
+    expect(stdout).toContain("SUCCESS: 8 rules found");
   });
 
   it("test rules: each alert fires on the series it is for, and not on the others", async () => {
@@ -287,6 +295,81 @@ describe.runIf(prereqs("promtool checks of the alert rules", ["promtool"]))("pro
             code: "ENOBUFS",
             severity: "warning",
           }),
+        ],
+      },
+      {
+        interval: "1m",
+        input_series: [
+          { series: 'barelb_speaker_announce_failed{instance="s1:7473"}', values: "0 0 2x20" },
+          { series: 'barelb_speaker_announce_failed{instance="s2:7473"}', values: "0x20" },
+        ],
+        alert_rule_test: [
+          at(4, "BarelbAnnounceFailed"),
+          at(8, "BarelbAnnounceFailed", { instance: "s1:7473", severity: "warning" }),
+        ],
+      },
+      {
+        // One finding of each source; a replica's and a node's zero gauges do not count.
+        interval: "1m",
+        input_series: [
+          {
+            series: 'barelb_config_warnings{instance="c1:7472",kind="AllNodesExcluded"}',
+            values: "1x30",
+          },
+          {
+            series: 'barelb_config_warnings{instance="c1:7472",kind="PoolOverlapsNode"}',
+            values: "0x30",
+          },
+          {
+            series: 'barelb_speaker_node_warnings{instance="s1:7473",kind="WirelessInterface"}',
+            values: "1x30",
+          },
+          {
+            series: 'barelb_speaker_node_warnings{instance="s2:7473",kind="WirelessInterface"}',
+            values: "0x30",
+          },
+          {
+            series: 'barelb_controller_foreign_load_balancers{instance="c1:7472",kind="ServiceLB"}',
+            values: "0 0 0 0 0 0 0 0 0 0 1x20",
+          },
+        ],
+        alert_rule_test: [
+          at(10, "BarelbSetupWarning"),
+          at(
+            20,
+            "BarelbSetupWarning",
+            { kind: "AllNodesExcluded", severity: "warning" },
+            { kind: "WirelessInterface", instance: "s1:7473", severity: "warning" },
+          ),
+          at(
+            27,
+            "BarelbSetupWarning",
+            { kind: "AllNodesExcluded", severity: "warning" },
+            { kind: "WirelessInterface", instance: "s1:7473", severity: "warning" },
+            { kind: "ServiceLB", severity: "warning" },
+          ),
+        ],
+      },
+      {
+        interval: "1m",
+        input_series: [
+          {
+            series: 'barelb_speaker_address_conflicts_total{instance="s1:7473",family="IPv4"}',
+            values: "0 0 0 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1",
+          },
+          {
+            series: 'barelb_speaker_address_conflicts_total{instance="s2:7473",family="IPv6"}',
+            values: "3x30",
+          },
+        ],
+        alert_rule_test: [
+          at(2, "BarelbAddressConflict"),
+          at(6, "BarelbAddressConflict", {
+            instance: "s1:7473",
+            family: "IPv4",
+            severity: "warning",
+          }),
+          at(25, "BarelbAddressConflict"),
         ],
       },
     ];
