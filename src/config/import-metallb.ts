@@ -262,7 +262,7 @@ function selectors(
   }
   const out: LabelSelector[] = [];
   let valid = true;
-  raw.forEach((item: unknown, i) => {
+  for (const [i, item] of (raw as unknown[]).entries()) {
     const problems: string[] = [];
     const sel = parseSelector(item, `${field}[${i}]`, (key, value, reason) =>
       problems.push(`${key}${value === undefined ? "" : ` ${JSON.stringify(value)}`}: ${reason}`),
@@ -273,7 +273,7 @@ function selectors(
     } else if (!out.some((s) => selectorKey(s) === selectorKey(sel))) {
       out.push(sel);
     }
-  });
+  }
   return valid ? out : undefined;
 }
 
