@@ -13,7 +13,7 @@ import { table } from "./table.js";
 export function labActions(
   out: (s: string) => void = (s) => process.stdout.write(s),
   err: (s: string) => void = (s) => process.stderr.write(s),
-): Omit<Actions, "configValidate" | "controller" | "speaker" | "status"> {
+): Omit<Actions, "configValidate" | "configImportMetallb" | "controller" | "speaker" | "status"> {
   const progress = (line: string) => err(`  ${line}\n`);
   return {
     async labUp({ nodes, controlPlane, kubelet, foreground }) {

@@ -41,6 +41,8 @@ export interface Actions {
   labDemo(args: { nodes: number }): Promise<void>;
   /** Returns the exit code: 0 valid, 1 invalid. */
   configValidate(args: { file: string }): Promise<number>;
+  /** Returns the exit code: 0 imported, 1 nothing printed, 2 printed with --strict warnings. */
+  configImportMetallb(args: { files: string[]; strict: boolean }): Promise<number>;
   /** Returns the exit code. */
   status(args: StatusArgs): Promise<number>;
 }
@@ -141,9 +143,8 @@ export function buildProgram(actions: Actions, version: string, io?: ProgramIO):
     .addOption(nodesOption())
     .action((opts: { nodes: number }) => actions.labDemo({ nodes: opts.nodes }));
 
-  program
-    .command("config")
-    .description("the address pool configuration")
+  const config = program.command("config").description("the address pool configuration");
+  config
     .command("validate")
     .description(
       "check a pool config with the controller's own parser: a ConfigMap manifest or the bare config YAML; - reads stdin",
@@ -153,6 +154,25 @@ export function buildProgram(actions: Actions, version: string, io?: ProgramIO):
       const code = await actions.configValidate({ file });
       // The report is printed already; only the exit code is left to set.
       if (code !== 0) throw new CommanderError(code, "barelb.configInvalid", "");
+    });
+  config
+    .command("import")
+    .description("turn another load balancer's configuration into barelb's pool ConfigMap")
+    .command("metallb")
+    .description(
+      "print barelb's pool ConfigMap made from MetalLB's (IPAddressPool, L2Advertisement, ... " +
+        "as YAML or a `kubectl get -o yaml` List, or the v0.12 ConfigMap); what has no barelb " +
+        "equivalent is a comment in the output and a warning on stderr",
+    )
+    .argument("[file...]", "files to read, or - for standard input (the default)")
+    .option(
+      "--strict",
+      "exit 2 when anything had no barelb equivalent (the ConfigMap is printed all the same)",
+      false,
+    )
+    .action(async (files: string[], opts: { strict: boolean }) => {
+      const code = await actions.configImportMetallb({ files, strict: opts.strict });
+      if (code !== 0) throw new CommanderError(code, "barelb.configImport", "");
     });
 
   program

@@ -10,7 +10,7 @@ import {
   type SpeakerArgs,
   type StatusArgs,
 } from "./program.js";
-import { configValidate } from "./config-commands.js";
+import { configImportMetallb, configValidate } from "./config-commands.js";
 import { runProgram } from "./run-program.js";
 
 /**
@@ -32,8 +32,14 @@ async function labActions() {
   return (await import("./lab-commands.js")).labActions();
 }
 
+/** What the CLI reads and writes; tests pass their own. */
+export interface CliIO extends ProgramIO {
+  /** Standard input, read whole (default: the process's). */
+  readStdin?: () => Promise<string>;
+}
+
 /** Runs the CLI and returns the process exit code. */
-export async function runCli(argv: readonly string[], io?: ProgramIO): Promise<number> {
+export async function runCli(argv: readonly string[], io?: CliIO): Promise<number> {
   const writeErr = io ? (s: string) => io.writeErr(s) : (s: string) => process.stderr.write(s);
   const out = io ? (s: string) => io.writeOut(s) : (s: string) => process.stdout.write(s);
   const actions = {
@@ -42,7 +48,9 @@ export async function runCli(argv: readonly string[], io?: ProgramIO): Promise<n
     labDown: async (args: { ids: string[] }) => (await labActions()).labDown(args),
     labList: async () => (await labActions()).labList(),
     labDemo: async (args: { nodes: number }) => (await labActions()).labDemo(args),
-    configValidate: ({ file }: { file: string }) => configValidate(file, out),
+    configValidate: ({ file }: { file: string }) => configValidate(file, out, io?.readStdin),
+    configImportMetallb: (args: { files: string[]; strict: boolean }) =>
+      configImportMetallb(args, { out, err: writeErr, readStdin: io?.readStdin }),
     // Loaded only for `barelb status` (it runs the controller's rules, dry).
     status: async (args: StatusArgs) =>
       (await import("./status-command.js")).statusCommand(args, out),
@@ -63,7 +71,11 @@ export async function runCli(argv: readonly string[], io?: ProgramIO): Promise<n
       );
     },
   };
-  const program = buildProgram(actions, packageVersion(), io);
+  const program = buildProgram(
+    actions,
+    packageVersion(),
+    io && { writeOut: (s) => io.writeOut(s), writeErr: (s) => io.writeErr(s) },
+  );
   try {
     await program.parseAsync([...argv]);
     return 0;

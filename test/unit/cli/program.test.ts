@@ -24,6 +24,10 @@ function harness() {
       await record("configValidate")(args);
       return args.file === "bad.yaml" ? 1 : 0;
     },
+    configImportMetallb: async (args) => {
+      await record("configImportMetallb")(args);
+      return 0;
+    },
     status: async (args) => {
       await record("status")(args);
       return 0;
@@ -87,6 +91,14 @@ describe("barelb command line", () => {
       { action: "configValidate", args: { file: "pools.yaml" } },
     ],
     [["config", "validate", "-"], { action: "configValidate", args: { file: "-" } }],
+    [
+      ["config", "import", "metallb"],
+      { action: "configImportMetallb", args: { files: [], strict: false } },
+    ],
+    [
+      ["config", "import", "metallb", "--strict", "a.yaml", "-"],
+      { action: "configImportMetallb", args: { files: ["a.yaml", "-"], strict: true } },
+    ],
     [
       ["status"],
       {

@@ -91,6 +91,7 @@ describe("docs/failover.md", () => {
     labList: noop,
     labDemo: noop,
     configValidate: () => Promise.resolve(0),
+    configImportMetallb: () => Promise.resolve(0),
     status: () => Promise.resolve(0),
   };
   const program = buildProgram(actions, "0.0.0");
