@@ -33,6 +33,8 @@ export interface LabClusterOptions {
   speakerArgs?: string[];
   controllerArgs?: string[];
   logLevel?: string;
+  /** The pool ConfigMap to apply (default: config/pool-configmap.yaml with the lab's ranges). */
+  configMap?: V1ConfigMap;
 }
 
 export class LabCluster {
@@ -52,7 +54,7 @@ export class LabCluster {
     await writeHeartbeatKey(c.heartbeatKeyFile);
     const core = c.core();
     await ensureNamespace(core, BARELB_NAMESPACE);
-    await applyConfigMap(core, poolConfigMap(lab));
+    await applyConfigMap(core, opts.configMap ?? poolConfigMap(lab));
     c.startController(await freePort("127.0.0.1"));
     for (const n of lab.nodes) c.startSpeaker(n.name);
     return c;
