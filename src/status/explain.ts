@@ -403,6 +403,10 @@ async function dryRun(
         writes.set(serviceKey(svc), "clear");
         return Promise.resolve();
       },
+      recordPool: (svc, pool) => {
+        writes.set(serviceKey(svc), { ips: statusIPs(svc), pool });
+        return Promise.resolve();
+      },
     },
     events: {
       emit: (target: EventTarget, type: EventType, reason: string, message: string) => {
@@ -437,7 +441,7 @@ async function dryRun(
         key,
         `the controller would take its IPs away${ev !== undefined ? `: ${ev.message}` : ""}`,
       );
-    } else if (w.ips.join() !== current.join()) {
+    } else if ([...w.ips].sort().join() !== [...current].sort().join()) {
       changes.set(
         key,
         `the controller would change its IPs to ${w.ips.join(", ")}${ev !== undefined ? ` (${ev.message})` : ""}`,

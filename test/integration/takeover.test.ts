@@ -335,6 +335,11 @@ describe.runIf(kc !== null)("taking over from MetalLB, on a real API server", ()
       expect(s?.metadata?.annotations?.["barelb.io/ip-allocated-from-pool"], l.name).toBe(
         want.keeps,
       );
+      // MetalLB's record of the pool went with that write: the Service names one pool.
+      expect(
+        s?.metadata?.annotations?.[`${l.prefix}ip-allocated-from-pool`],
+        l.name,
+      ).toBeUndefined();
       expect(changes.get(l.name) ?? 0, `${l.name}: changes`).toBeLessThanOrEqual(1);
       expect(events.get(l.name) ?? [], `${l.name}: events`).toEqual([]);
     }
@@ -350,6 +355,10 @@ describe.runIf(kc !== null)("taking over from MetalLB, on a real API server", ()
         said.find((e) => e.reason === "ClearAssignment")?.message,
         `${l.name}: why it moved`,
       ).toContain(want.moves);
+      expect(said.find((e) => e.reason === "ClearAssignment")?.message, l.name).toContain(
+        "in its status, set before barelb handled the Service, cannot be kept",
+      );
+      expect(changes.get(l.name) ?? 0, `${l.name}: changes`).toBeLessThanOrEqual(1);
       expect(said.find((e) => e.reason === "IPAllocated")?.message, l.name).toContain(ips[0]);
     }
     // Shared IPs stay shared.
