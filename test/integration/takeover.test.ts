@@ -255,10 +255,12 @@ describe.runIf(kc !== null)("taking over from MetalLB, on a real API server", ()
     );
   };
 
+  /** barelb's Events, by the name of their object. */
   const reasons = async () => {
     const list = await core.listNamespacedEvent({ namespace: ns });
     const out = new Map<string, { reason: string; message: string }[]>();
-    for (const e of list.items) {
+    // barelb's only (this API server's own repair loop says ClusterIPNotAllocated now and then).
+    for (const e of list.items.filter((e) => e.reportingComponent === "barelb-controller")) {
       const name = e.involvedObject.name ?? "";
       out.set(name, [
         ...(out.get(name) ?? []),
@@ -341,7 +343,10 @@ describe.runIf(kc !== null)("taking over from MetalLB, on a real API server", ()
         l.name,
       ).toBeUndefined();
       expect(changes.get(l.name) ?? 0, `${l.name}: changes`).toBeLessThanOrEqual(1);
-      expect(events.get(l.name) ?? [], `${l.name}: events`).toEqual([]);
+      expect(
+        events.get(l.name) ?? [],
+        `${l.name}: events ${JSON.stringify(events.get(l.name))}`,
+      ).toEqual([]);
     }
     for (const l of moves) {
       const s = now.get(l.name);
@@ -374,11 +379,22 @@ describe.runIf(kc !== null)("taking over from MetalLB, on a real API server", ()
   it("writes nothing on a restart", async () => {
     await ctl?.stop();
     changes.clear();
-    const eventsBefore = (await core.listNamespacedEvent({ namespace: ns })).items.length;
+    const eventsBefore = [...(await reasons()).values()].flat().length;
     ctl = startTestController(admin, { namespace: ns, lbClass });
     await settled(ctl);
     expect(ctl.handle.writer.writes).toBe(0);
     expect(Object.fromEntries(changes)).toEqual({});
-    expect((await core.listNamespacedEvent({ namespace: ns })).items.length).toBe(eventsBefore);
+    expect([...(await reasons()).values()].flat().length).toBe(eventsBefore);
+  });
+
+  it("releases the IP it took over when a Service stops being a LoadBalancer", async () => {
+    // MetalLB's "controller" still owns the ingress barelb kept as it was: it is barelb's all
+    // the same, released and cleared as barelb's own (not left as another implementation's).
+    await client.mergePatch(resourcePath(RESOURCES.services, { namespace: ns, name: "lan-5" }), {
+      spec: { type: "ClusterIP" },
+    });
+    await svc.waitIPs("lan-5", (ips) => ips.length === 0, "no IP");
+    const ev = await svc.waitEvent("lan-5", "ClearAssignment", "released IP 192.0.2.6");
+    expect(ev.message).not.toContain("written by another implementation");
   });
 });

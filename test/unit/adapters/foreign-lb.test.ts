@@ -269,6 +269,18 @@ describe("loadBalancerWriter", () => {
         ]),
       ),
     ).toBe("other");
+    // Taken over: MetalLB's controller still owns the ingress barelb kept as it was, but barelb
+    // wrote the status since (its pool annotation), in a later second or the same one.
+    for (const s of [2, 1]) {
+      expect(
+        loadBalancerWriter(
+          service("s", [
+            entry("controller", 1, "loadBalancer"),
+            entry("barelb-controller", s, "annotation"),
+          ]),
+        ),
+      ).toBe("barelb");
+    }
     expect(loadBalancerWriter(service("s", [entry("barelb-speaker-ipv4", 1, "conditions")]))).toBe(
       undefined,
     );
