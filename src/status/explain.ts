@@ -390,6 +390,7 @@ async function dryRun(
   const byKey = new Map(services.map((svc) => [serviceKey(svc), svc]));
   const events: DryRun["events"] = new Map();
   const writes: DryRun["writes"] = new Map();
+  const cleared = new Map<string, string>();
   const ctrl = new ServiceController({
     config,
     lookup: (key) => byKey.get(key),
@@ -410,7 +411,10 @@ async function dryRun(
     },
     events: {
       emit: (target: EventTarget, type: EventType, reason: string, message: string) => {
-        events.set(`${target.namespace}/${target.name}`, { type, reason, message });
+        const key = `${target.namespace}/${target.name}`;
+        // Why it would lose its IPs says more than the IPAllocated that follows.
+        if (reason === "ClearAssignment") cleared.set(key, message);
+        events.set(key, { type, reason, message });
       },
     },
     log: silent,
@@ -436,6 +440,7 @@ async function dryRun(
     const current = statusIPs(svc);
     if (current.length === 0) continue;
     const ev = events.get(key);
+    const why = cleared.get(key) ?? ev?.message;
     if (w === "clear") {
       changes.set(
         key,
@@ -444,7 +449,7 @@ async function dryRun(
     } else if ([...w.ips].sort().join() !== [...current].sort().join()) {
       changes.set(
         key,
-        `the controller would change its IPs to ${w.ips.join(", ")}${ev !== undefined ? ` (${ev.message})` : ""}`,
+        `the controller would change its IPs to ${w.ips.join(", ")}${why !== undefined ? ` (${why})` : ""}`,
       );
     }
   }
