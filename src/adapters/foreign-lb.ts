@@ -181,7 +181,8 @@ function foreignWriters(
  * managedFields do not say (none kept, or nobody wrote it). The owner of the ingress is the last
  * one who changed it, but a status barelb took over keeps MetalLB's owner: barelb kept the IPs
  * as they were and wrote only its pool annotation. So another owner's ingress is barelb's when
- * barelb's controller wrote the status since (in the same second counts, as in `foreignFinding`).
+ * barelb's controller wrote the status in a later second (the same second cannot be ordered:
+ * the controller, which knows the IPs it held, decides that case).
  */
 export function loadBalancerWriter(svc: V1Service): "barelb" | "other" | undefined {
   let owner: V1ManagedFieldsEntry | undefined;
@@ -195,7 +196,7 @@ export function loadBalancerWriter(svc: V1Service): "barelb" | "other" | undefin
   if (owner?.manager === undefined) return undefined;
   if (CONTROLLER_MANAGERS.has(owner.manager)) return "barelb";
   const at = timeOf(owner);
-  return own !== undefined && at !== undefined && own >= at ? "barelb" : "other";
+  return own !== undefined && at !== undefined && own > at ? "barelb" : "other";
 }
 
 /** An entry of another implementation that owns `status.loadBalancer`. */

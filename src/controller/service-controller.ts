@@ -284,11 +284,23 @@ export class ServiceController {
     if (!isHandled(svc, lbClass)) {
       this.pending.delete(key);
       const released = held !== undefined ? this.release(key) : undefined;
-      if (poolAnnotation(svc) !== undefined) {
+      // Another LoadBalancer class is another barelb's (or another implementation's) to write,
+      // unless this controller held the Service: two barelb controllers with different
+      // --lb-class must not clear each other's Services. (A class is fixed while the type is
+      // LoadBalancer; a type change is always this controller's to clear.)
+      const ours = released !== undefined || svc.spec?.type !== "LoadBalancer";
+      if (ours && poolAnnotation(svc) !== undefined) {
         // Handed to another implementation that has written its own status already: keep it.
-        const keepIngress = loadBalancerWriter(svc) === "other";
+        // The IPs barelb held are barelb's, whoever managedFields say wrote them (a status
+        // taken over from MetalLB as it was keeps MetalLB's controller as their owner); an
+        // ingress the API server already emptied (a type change) has nothing to keep.
+        const left = statusIPs(svc);
+        const keepIngress =
+          left.length > 0 &&
+          !(released !== undefined && sameAddresses(released.ips, left)) &&
+          loadBalancerWriter(svc) === "other";
         await writer.clear(svc, { keepIngress });
-        const ips = released?.ips ?? (keepIngress ? [] : statusIPs(svc));
+        const ips = released?.ips ?? (keepIngress ? [] : left);
         events.emit(
           eventTarget(svc),
           "Normal",

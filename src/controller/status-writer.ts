@@ -13,6 +13,8 @@ import type { AssignmentWriter } from "./service-controller.js";
 export class ServiceStatusWriter implements AssignmentWriter {
   /** Requests made, for the API-load benchmark. */
   writes = 0;
+  /** Requests made, by the Service's namespace (tests sharing one API server count their own). */
+  readonly writesIn = new Map<string, number>();
 
   constructor(
     private readonly client: KubeClient,
@@ -47,6 +49,8 @@ export class ServiceStatusWriter implements AssignmentWriter {
     ingress: { ip: string; ipMode: string }[] | null | undefined,
   ) {
     this.writes++;
+    const ns = svc.metadata?.namespace ?? "";
+    this.writesIn.set(ns, (this.writesIn.get(ns) ?? 0) + 1);
     this.onWrite();
     const path = resourcePath(RESOURCES.services, {
       namespace: svc.metadata?.namespace ?? "",

@@ -797,6 +797,59 @@ describe("ServiceController: taking over what MetalLB left", () => {
     // The ingress the annotation-only writes left alone (no ipMode: MetalLB wrote none).
     expect(c.ipModes("dual")).toEqual([undefined, undefined]);
   });
+
+  it("leaves alone a Service of another class that another barelb wrote", async () => {
+    const c = new FakeCluster();
+    c.put(
+      service("theirs", {
+        spec: { loadBalancerClass: "barelb.io/b" },
+        status: { ips: ["192.0.2.1"], pool: "lan" },
+      }),
+    );
+    const h = new Harness(c, config(pool("lan", ["192.0.2.0/29"])), "barelb.io/a");
+    await runSteps(h, [
+      {
+        say: "start with --lb-class barelb.io/a",
+        restart: true,
+        want: {},
+        events: [],
+        writes: 0,
+      },
+    ]);
+    expect([c.ips("theirs"), c.pool("theirs")]).toEqual([["192.0.2.1"], "lan"]);
+  });
+
+  it("clears a status it took over when the Service stops being barelb's, though MetalLB owns it", async () => {
+    const c = new FakeCluster();
+    const svc = left("a", ["192.0.2.1"], "lan");
+    // managedFields as the API server keeps them: MetalLB's "controller" still owns the
+    // ingress barelb kept as it was (barelb's annotation write in the same second).
+    svc.metadata = {
+      ...svc.metadata,
+      managedFields: [
+        {
+          manager: "controller",
+          operation: "Update",
+          subresource: "status",
+          time: new Date(Date.UTC(2026, 0, 1)),
+          fieldsV1: { "f:status": { "f:loadBalancer": { "f:ingress": {} } } },
+        },
+      ],
+    };
+    c.put(svc);
+    const h = new Harness(c, config(pool("lan", ["192.0.2.0/29"])));
+    await runSteps(h, [
+      { say: "start", restart: true, want: { a: { ips: ["192.0.2.1"], pool: "lan" } }, writes: 1 },
+      {
+        say: "another class (the API server allows it only through a type change): the IP barelb held goes, with the status",
+        edit: ["a", withSpec({ loadBalancerClass: "other.io/lb" })],
+        want: { a: [] },
+        events: [["a", "ClearAssignment", "released IP 192.0.2.1: the Service is no longer"]],
+        writes: 1,
+      },
+    ]);
+    expect(c.writes.at(-1)).toEqual({ op: "clear", service: `${NS}/a` });
+  });
 });
 
 describe("ServiceController: writes the API server refuses", () => {
