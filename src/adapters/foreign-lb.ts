@@ -177,15 +177,26 @@ function foreignWriters(
 }
 
 /**
- * Who last wrote `status.loadBalancer`: "barelb" (its controller), "other", or undefined when
- * managedFields do not say (none kept, or nobody wrote it).
+ * Whose `status.loadBalancer` it is: "barelb" (its controller), "other", or undefined when
+ * managedFields do not say (none kept, or nobody wrote it). The owner of the ingress is the last
+ * one who changed it, but a status barelb took over keeps MetalLB's owner: barelb kept the IPs
+ * as they were and wrote only its pool annotation. So another owner's ingress is barelb's when
+ * barelb's controller wrote the status in a later second (the same second cannot be ordered:
+ * the controller, which knows the IPs it held, decides that case).
  */
 export function loadBalancerWriter(svc: V1Service): "barelb" | "other" | undefined {
+  let owner: V1ManagedFieldsEntry | undefined;
+  let own: number | undefined;
   for (const e of svc.metadata?.managedFields ?? []) {
-    if (e.subresource !== "status" || e.manager === undefined || !ownsLoadBalancer(e)) continue;
-    return CONTROLLER_MANAGERS.has(e.manager) ? "barelb" : "other";
+    if (e.subresource !== "status" || e.manager === undefined) continue;
+    const at = timeOf(e);
+    if (CONTROLLER_MANAGERS.has(e.manager) && at !== undefined) own = Math.max(own ?? at, at);
+    if (owner === undefined && ownsLoadBalancer(e)) owner = e;
   }
-  return undefined;
+  if (owner?.manager === undefined) return undefined;
+  if (CONTROLLER_MANAGERS.has(owner.manager)) return "barelb";
+  const at = timeOf(owner);
+  return own !== undefined && at !== undefined && own > at ? "barelb" : "other";
 }
 
 /** An entry of another implementation that owns `status.loadBalancer`. */

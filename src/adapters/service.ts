@@ -30,6 +30,18 @@ export type IPMode = "VIP" | "Proxy";
 /** Written by the controller: the pool the Service's IPs came from. */
 export const ALLOCATED_FROM_POOL = "barelb.io/ip-allocated-from-pool";
 
+/**
+ * MetalLB's own record of the pool (`metallb.io/…`, older `metallb.universe.tf/…`) on the
+ * Service: never read (barelb's pool holding the IP is what counts, whatever MetalLB called
+ * it), and removed by the controller's next write, so a Service names one pool only.
+ */
+export function metallbPoolAnnotations(svc: V1Service): string[] {
+  const all = svc.metadata?.annotations ?? {};
+  return ANNOTATION_PREFIXES.filter((p) => p !== "barelb.io/")
+    .map((p) => `${p}ip-allocated-from-pool`)
+    .filter((k) => all[k] !== undefined);
+}
+
 export function serviceKey(svc: V1Service): string {
   return `${svc.metadata?.namespace ?? ""}/${svc.metadata?.name ?? ""}`;
 }

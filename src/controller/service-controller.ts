@@ -4,6 +4,7 @@ import { Allocator } from "../allocator/allocator.js";
 import { normalizeRequest, type ServiceRequest } from "../allocator/request.js";
 import type { Config } from "../config/index.js";
 import type { EventSink } from "../k8s/events.js";
+import { formatIP, parseIP } from "../net/ip.js";
 import {
   ALLOCATED_FROM_POOL,
   ANNOTATION_PREFIXES,
@@ -69,6 +70,11 @@ export interface AssignmentWriter {
    * implementation's).
    */
   clear(svc: V1Service, opts?: { keepIngress?: boolean }): Promise<void>;
+  /**
+   * Sets only the ip-allocated-from-pool annotation, leaving the ingress as it is: a Service
+   * whose status IPs barelb keeps as they are (taking over from MetalLB, a renamed pool).
+   */
+  recordPool(svc: V1Service, pool: string): Promise<void>;
 }
 
 export interface ControllerObserver {
@@ -96,6 +102,18 @@ export interface ServiceControllerDeps {
 
 function sameList(a: readonly string[], b: readonly string[]): boolean {
   return a.length === b.length && a.every((x, i) => x === b[i]);
+}
+
+/** The same addresses, whatever the order and spelling (`2001:DB8::1` is `2001:db8::1`). */
+function sameAddresses(a: readonly string[], b: readonly string[]): boolean {
+  const canonical = (ips: readonly string[]) =>
+    ips
+      .map((t) => {
+        const p = parseIP(t.trim());
+        return p.ok ? formatIP(p.value) : t;
+      })
+      .sort();
+  return a.length === b.length && sameList(canonical(a), canonical(b));
 }
 
 function poolAnnotation(svc: V1Service): string | undefined {
@@ -266,11 +284,23 @@ export class ServiceController {
     if (!isHandled(svc, lbClass)) {
       this.pending.delete(key);
       const released = held !== undefined ? this.release(key) : undefined;
-      if (poolAnnotation(svc) !== undefined) {
+      // Another LoadBalancer class is another barelb's (or another implementation's) to write,
+      // unless this controller held the Service: two barelb controllers with different
+      // --lb-class must not clear each other's Services. (A class is fixed while the type is
+      // LoadBalancer; a type change is always this controller's to clear.)
+      const ours = released !== undefined || svc.spec?.type !== "LoadBalancer";
+      if (ours && poolAnnotation(svc) !== undefined) {
         // Handed to another implementation that has written its own status already: keep it.
-        const keepIngress = loadBalancerWriter(svc) === "other";
+        // The IPs barelb held are barelb's, whoever managedFields say wrote them (a status
+        // taken over from MetalLB as it was keeps MetalLB's controller as their owner); an
+        // ingress the API server already emptied (a type change) has nothing to keep.
+        const left = statusIPs(svc);
+        const keepIngress =
+          left.length > 0 &&
+          !(released !== undefined && sameAddresses(released.ips, left)) &&
+          loadBalancerWriter(svc) === "other";
         await writer.clear(svc, { keepIngress });
-        const ips = released?.ips ?? (keepIngress ? [] : statusIPs(svc));
+        const ips = released?.ips ?? (keepIngress ? [] : left);
         events.emit(
           eventTarget(svc),
           "Normal",
@@ -321,13 +351,12 @@ export class ServiceController {
           res = more;
         }
         this.holds(key);
-        if (
-          !sameList(current, res.ips) ||
-          poolAnnotation(svc) !== res.pool ||
-          ipModeDiffers(svc, mode)
-        ) {
+        // The same IPs in another order or spelling (MetalLB's dual-stack order need not
+        // follow ipFamilies) are the same assignment: the status stays as it is.
+        const sameIPs = sameAddresses(current, res.ips);
+        if (!sameIPs || ipModeDiffers(svc, mode)) {
           await writer.write(svc, res.ips, res.pool, mode);
-          if (!sameList(current, res.ips)) {
+          if (!sameIPs) {
             events.emit(
               eventTarget(svc),
               "Normal",
@@ -335,6 +364,9 @@ export class ServiceController {
               `Assigned ${plural(res.ips)} ${res.ips.join(", ")} from pool ${res.pool}`,
             );
           }
+        } else if (poolAnnotation(svc) !== res.pool) {
+          // Taking over what MetalLB left (or a pool renamed): one write, no Event.
+          await writer.recordPool(svc, res.pool);
         }
         return 0;
       }
@@ -343,7 +375,11 @@ export class ServiceController {
         eventTarget(svc),
         "Normal",
         "ClearAssignment",
-        `current ${plural(keep)} ${keep.join(", ")} no longer allowed (${res.reason.message}); choosing new ones`,
+        held === undefined && poolAnnotation(svc) === undefined
+          ? // Never barelb's: left by MetalLB, k3s ServiceLB or someone else before barelb.
+            `${plural(keep)} ${keep.join(", ")} in its status, set before barelb handled the ` +
+              `Service, cannot be kept (${res.reason.message}); choosing new ones`
+          : `current ${plural(keep)} ${keep.join(", ")} no longer allowed (${res.reason.message}); choosing new ones`,
       );
     }
 

@@ -390,6 +390,7 @@ async function dryRun(
   const byKey = new Map(services.map((svc) => [serviceKey(svc), svc]));
   const events: DryRun["events"] = new Map();
   const writes: DryRun["writes"] = new Map();
+  const cleared = new Map<string, string>();
   const ctrl = new ServiceController({
     config,
     lookup: (key) => byKey.get(key),
@@ -403,10 +404,17 @@ async function dryRun(
         writes.set(serviceKey(svc), "clear");
         return Promise.resolve();
       },
+      recordPool: (svc, pool) => {
+        writes.set(serviceKey(svc), { ips: statusIPs(svc), pool });
+        return Promise.resolve();
+      },
     },
     events: {
       emit: (target: EventTarget, type: EventType, reason: string, message: string) => {
-        events.set(`${target.namespace}/${target.name}`, { type, reason, message });
+        const key = `${target.namespace}/${target.name}`;
+        // Why it would lose its IPs says more than the IPAllocated that follows.
+        if (reason === "ClearAssignment") cleared.set(key, message);
+        events.set(key, { type, reason, message });
       },
     },
     log: silent,
@@ -432,15 +440,16 @@ async function dryRun(
     const current = statusIPs(svc);
     if (current.length === 0) continue;
     const ev = events.get(key);
+    const why = cleared.get(key) ?? ev?.message;
     if (w === "clear") {
       changes.set(
         key,
         `the controller would take its IPs away${ev !== undefined ? `: ${ev.message}` : ""}`,
       );
-    } else if (w.ips.join() !== current.join()) {
+    } else if ([...w.ips].sort().join() !== [...current].sort().join()) {
       changes.set(
         key,
-        `the controller would change its IPs to ${w.ips.join(", ")}${ev !== undefined ? ` (${ev.message})` : ""}`,
+        `the controller would change its IPs to ${w.ips.join(", ")}${why !== undefined ? ` (${why})` : ""}`,
       );
     }
   }

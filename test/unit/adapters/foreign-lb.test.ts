@@ -269,6 +269,21 @@ describe("loadBalancerWriter", () => {
         ]),
       ),
     ).toBe("other");
+    // Taken over: MetalLB's controller still owns the ingress barelb kept as it was, but barelb
+    // wrote the status since (its pool annotation); in the same second, it cannot be told.
+    for (const [s, want] of [
+      [2, "barelb"],
+      [1, "other"],
+    ] as const) {
+      expect(
+        loadBalancerWriter(
+          service("s", [
+            entry("controller", 1, "loadBalancer"),
+            entry("barelb-controller", s, "annotation"),
+          ]),
+        ),
+      ).toBe(want);
+    }
     expect(loadBalancerWriter(service("s", [entry("barelb-speaker-ipv4", 1, "conditions")]))).toBe(
       undefined,
     );

@@ -83,7 +83,7 @@ interface RecordedEvent {
 }
 
 interface Write {
-  op: "write" | "clear";
+  op: "write" | "clear" | "recordPool";
   service: string;
   ips?: readonly string[];
   pool?: string;
@@ -136,6 +136,10 @@ class FakeCluster implements AssignmentWriter, EventSink, ControllerObserver {
     return (this.get(name).status?.loadBalancer?.ingress ?? []).map((i) => i.ipMode);
   }
 
+  recordPool(svc: V1Service, pool: string): Promise<void> {
+    return this.patch(svc, { op: "recordPool", pool });
+  }
+
   clear(svc: V1Service, opts: { keepIngress?: boolean } = {}): Promise<void> {
     return this.patch(svc, {
       op: "clear",
@@ -155,9 +159,12 @@ class FakeCluster implements AssignmentWriter, EventSink, ControllerObserver {
     if (stored === undefined) throw new Error(`Service ${key} not found`);
     const next = structuredClone(stored);
     const { [POOL]: _old, ...annotations } = next.metadata?.annotations ?? {};
-    if (w.op === "write") annotations[POOL] = w.pool ?? "";
+    // MetalLB's record of the pool goes with any write (status-writer.ts).
+    delete annotations["metallb.io/ip-allocated-from-pool"];
+    delete annotations["metallb.universe.tf/ip-allocated-from-pool"];
+    if (w.op !== "clear") annotations[POOL] = w.pool ?? "";
     next.metadata = { ...next.metadata, annotations };
-    if (w.keepIngress !== true) {
+    if (w.keepIngress !== true && w.op !== "recordPool") {
       next.status = {
         loadBalancer: {
           ingress:
@@ -282,10 +289,12 @@ async function runSteps(h: Harness, steps: Step[]): Promise<void> {
       expect(c.ips(name), `${s.say}: ${name}'s IPs`).toEqual(ips);
       if (!Array.isArray(want)) expect(c.pool(name), `${s.say}: ${name}'s pool`).toBe(want.pool);
       else if (ips.length === 0) expect(c.pool(name), `${s.say}: ${name}'s pool`).toBeUndefined();
-      // The allocator agrees with what was written.
-      expect(h.ctrl.allocator.get(`${NS}/${name}`)?.ips ?? [], `${s.say}: ${name} held`).toEqual(
-        ips,
-      );
+      // The allocator agrees with what was written (in the order of ipFamilies; the status
+      // keeps the order it was written in).
+      expect(
+        [...(h.ctrl.allocator.get(`${NS}/${name}`)?.ips ?? [])].sort(),
+        `${s.say}: ${name} held`,
+      ).toEqual([...ips].sort());
     }
     const said = c.events.slice(eventsBefore);
     if (s.events !== undefined) {
@@ -712,6 +721,134 @@ describe("ServiceController: restore and restart", () => {
         writes: 1,
       },
     ]);
+  });
+});
+
+describe("ServiceController: taking over what MetalLB left", () => {
+  /** A Service as MetalLB's controller leaves it: its status and its own pool annotation. */
+  function left(name: string, ips: string[], metallbPool: string, o: ServiceOptions = {}) {
+    const svc = service(name, {
+      ...o,
+      annotations: { ...o.annotations, "metallb.universe.tf/ip-allocated-from-pool": metallbPool },
+    });
+    svc.status = { loadBalancer: { ingress: ips.map((ip) => ({ ip })) } };
+    return svc;
+  }
+
+  it("keeps the IPs that fit with one annotation write each, moves the others, and a restart writes nothing", async () => {
+    const c = new FakeCluster();
+    const dual = { ipFamilies: ["IPv6", "IPv4"], ipFamilyPolicy: "RequireDualStack" };
+    c.put(left("renamed", ["192.0.2.1"], "office", { created: 0 }));
+    // IPv4 first although the Service is IPv6 first: the same IPs, left in MetalLB's order.
+    c.put(left("dual", ["192.0.2.2", "2001:db8::2"], "lan", { created: 1, spec: dual }));
+    c.put(
+      left("shared-a", ["192.0.2.3"], "lan", {
+        created: 2,
+        annotations: { "metallb.io/allow-shared-ip": "k" },
+      }),
+    );
+    c.put(
+      left("shared-b", ["192.0.2.3"], "lan", {
+        created: 3,
+        annotations: { "metallb.universe.tf/allow-shared-ip": "k" },
+        spec: { ports: [{ port: 443, protocol: "TCP" }] },
+      }),
+    );
+    c.put(left("outside", ["198.51.100.9"], "old", { created: 4 }));
+    const h = new Harness(c, config(pool("lan", ["192.0.2.0/29", "2001:db8::/125"])));
+    await runSteps(h, [
+      {
+        say: "start: the IPs that fit stay, in their order; only the outside one moves",
+        restart: true,
+        want: {
+          renamed: { ips: ["192.0.2.1"], pool: "lan" },
+          dual: { ips: ["192.0.2.2", "2001:db8::2"], pool: "lan" },
+          "shared-a": { ips: ["192.0.2.3"], pool: "lan" },
+          "shared-b": { ips: ["192.0.2.3"], pool: "lan" },
+          outside: { ips: ["192.0.2.0"], pool: "lan" },
+        },
+        events: [
+          [
+            "outside",
+            "ClearAssignment",
+            "IP 198.51.100.9 in its status, set before barelb handled the Service, cannot be kept (198.51.100.9 is not in any address pool",
+          ],
+          ["outside", "IPAllocated", "192.0.2.0"],
+        ],
+        writes: 5,
+      },
+      {
+        say: "restart: nothing moves, nothing is written",
+        restart: true,
+        want: { dual: ["192.0.2.2", "2001:db8::2"], outside: ["192.0.2.0"] },
+        events: [],
+        writes: 0,
+      },
+    ]);
+    expect(c.writes.filter((w) => w.op === "recordPool").map((w) => w.service)).toEqual(
+      ["renamed", "dual", "shared-a", "shared-b"].map((n) => `${NS}/${n}`),
+    );
+    // MetalLB's record of the pool went with barelb's write.
+    for (const svc of c.services.values()) {
+      expect(svc.metadata?.annotations?.["metallb.universe.tf/ip-allocated-from-pool"]).toBe(
+        undefined,
+      );
+    }
+    // The ingress the annotation-only writes left alone (no ipMode: MetalLB wrote none).
+    expect(c.ipModes("dual")).toEqual([undefined, undefined]);
+  });
+
+  it("leaves alone a Service of another class that another barelb wrote", async () => {
+    const c = new FakeCluster();
+    c.put(
+      service("theirs", {
+        spec: { loadBalancerClass: "barelb.io/b" },
+        status: { ips: ["192.0.2.1"], pool: "lan" },
+      }),
+    );
+    const h = new Harness(c, config(pool("lan", ["192.0.2.0/29"])), "barelb.io/a");
+    await runSteps(h, [
+      {
+        say: "start with --lb-class barelb.io/a",
+        restart: true,
+        want: {},
+        events: [],
+        writes: 0,
+      },
+    ]);
+    expect([c.ips("theirs"), c.pool("theirs")]).toEqual([["192.0.2.1"], "lan"]);
+  });
+
+  it("clears a status it took over when the Service stops being barelb's, though MetalLB owns it", async () => {
+    const c = new FakeCluster();
+    const svc = left("a", ["192.0.2.1"], "lan");
+    // managedFields as the API server keeps them: MetalLB's "controller" still owns the
+    // ingress barelb kept as it was (barelb's annotation write in the same second).
+    svc.metadata = {
+      ...svc.metadata,
+      managedFields: [
+        {
+          manager: "controller",
+          operation: "Update",
+          subresource: "status",
+          time: new Date(Date.UTC(2026, 0, 1)),
+          fieldsV1: { "f:status": { "f:loadBalancer": { "f:ingress": {} } } },
+        },
+      ],
+    };
+    c.put(svc);
+    const h = new Harness(c, config(pool("lan", ["192.0.2.0/29"])));
+    await runSteps(h, [
+      { say: "start", restart: true, want: { a: { ips: ["192.0.2.1"], pool: "lan" } }, writes: 1 },
+      {
+        say: "another class (the API server allows it only through a type change): the IP barelb held goes, with the status",
+        edit: ["a", withSpec({ loadBalancerClass: "other.io/lb" })],
+        want: { a: [] },
+        events: [["a", "ClearAssignment", "released IP 192.0.2.1: the Service is no longer"]],
+        writes: 1,
+      },
+    ]);
+    expect(c.writes.at(-1)).toEqual({ op: "clear", service: `${NS}/a` });
   });
 });
 

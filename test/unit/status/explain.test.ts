@@ -237,6 +237,26 @@ describe("barelb status: explain", () => {
     expectEveryProblemExplained(r);
   });
 
+  it("before switching from MetalLB: which IPs the controller would keep, and which it would move and why", async () => {
+    const left = (name: string, ip: string) => {
+      const svc = service(name, {
+        ips: [ip],
+        annotations: { "metallb.io/ip-allocated-from-pool": "default" },
+      });
+      svc.metadata = { ...svc.metadata, managedFields: [] };
+      return svc;
+    };
+    // No barelb running yet: only its ConfigMap, and the Services as MetalLB left them.
+    const r = await explain(
+      snapshot({ services: [left("kept", "192.0.2.11"), left("moved", "192.0.2.99")], leases: [] }),
+    );
+    const reason = (n: string) => r.services.find((s) => s.name === n)?.reason ?? "";
+    expect(reason("kept")).not.toContain("would change");
+    expect(reason("moved")).toContain(
+      "the controller would change its IPs to 192.0.2.10 (IP 192.0.2.99 in its status, set before barelb handled the Service, cannot be kept (192.0.2.99 is not in any address pool",
+    );
+  });
+
   it("no controller Lease at all: absent", async () => {
     const r = await explain(snapshot({ services: [service("new")], leases: [] }));
     expect(r.controller.state).toBe("absent");
