@@ -13,7 +13,7 @@ import {
   type BgpResult,
 } from "./notification.js";
 import { afiFamily, readPrefixes, SAFI_UNICAST, writePrefixes, type Prefix } from "./prefix.js";
-import { u16, u32, u8, Writer } from "./wire.js";
+import { copy, u16, u32, u8, Writer } from "./wire.js";
 
 /**
  * Path attributes of an UPDATE (RFC 4271 4.3 and 5): the well-known ones, MED, AGGREGATOR,
@@ -258,7 +258,7 @@ type Mutable<T> = { -readonly [K in keyof T]: T[K] };
 
 /** An error about one attribute: RFC 4271 6.3 puts the whole attribute in the data. */
 const bad = (subcode: number, reason: string, attribute: Uint8Array) =>
-  fail<never>(ERR_UPDATE, subcode, reason, attribute.slice());
+  fail<never>(ERR_UPDATE, subcode, reason, copy(attribute));
 
 function decodeAsPath(v: Uint8Array): AsPathSegment[] | string {
   const segments: AsPathSegment[] = [];
@@ -429,7 +429,7 @@ export function decodeAttributes(b: Uint8Array): BgpResult<PathAttributes> {
       if ((flags & FLAG_OPTIONAL) === 0) {
         return bad(UPDATE_UNRECOGNIZED_WELL_KNOWN, `unknown well-known attribute ${type}`, whole);
       }
-      unknown.push({ flags: flags & 0xe0, type, value: v.slice() });
+      unknown.push({ flags: flags & 0xe0, type, value: copy(v) });
       continue;
     }
     // Only an optional transitive attribute may carry the partial bit (RFC 4271 4.3).
@@ -451,7 +451,7 @@ export function decodeAttributes(b: Uint8Array): BgpResult<PathAttributes> {
       if (typeof mp === "string") {
         return bad(UPDATE_OPTIONAL_ATTRIBUTE, `attribute ${type}: ${mp}`, whole);
       }
-      if (mp === undefined) unknown.push({ flags: flags & 0xe0, type, value: v.slice() });
+      if (mp === undefined) unknown.push({ flags: flags & 0xe0, type, value: copy(v) });
       else if ("nlri" in mp) out.mpReach = mp;
       else out.mpUnreach = mp;
       continue;

@@ -1,3 +1,4 @@
+import { copy } from "./wire.js";
 import {
   ERR_HEADER,
   fail,
@@ -71,12 +72,12 @@ export function decodeHeader(bytes: Uint8Array): BgpResult<Header> {
   }
   const length = ((bytes[16] ?? 0) << 8) | (bytes[17] ?? 0);
   const type = bytes[18] ?? 0;
-  const lengthField = bytes.slice(16, 18);
+  const lengthField = copy(bytes, 16, 18);
   if (length < HEADER_LEN || length > MAX_MESSAGE_LEN) {
     return fail(ERR_HEADER, HEADER_BAD_LENGTH, `length ${length} out of range`, lengthField);
   }
   if (!isMessageType(type)) {
-    return fail(ERR_HEADER, HEADER_BAD_TYPE, `unknown message type ${type}`, bytes.slice(18, 19));
+    return fail(ERR_HEADER, HEADER_BAD_TYPE, `unknown message type ${type}`, copy(bytes, 18, 19));
   }
   const [min, max] = LENGTHS[type];
   if (length < min || length > max) {

@@ -20,7 +20,7 @@ import {
 } from "./notification.js";
 import { decodeOpenBody, encodeOpenBody, type Open } from "./open.js";
 import { decodeUpdateBody, encodeUpdateBody, type Update } from "./update.js";
-import { u16, u8, Writer } from "./wire.js";
+import { copy, u16, u8, Writer } from "./wire.js";
 
 /**
  * Whole BGP messages: the five types behind one encoder and one decoder, so the transport
@@ -66,7 +66,7 @@ export function decodeMessage(bytes: Uint8Array): BgpResult<Message> {
       ERR_HEADER,
       HEADER_BAD_LENGTH,
       `length field ${length} but ${bytes.length} bytes`,
-      bytes.slice(16, 18),
+      copy(bytes, 16, 18),
     );
   }
   const body = bytes.subarray(HEADER_LEN);

@@ -1,3 +1,4 @@
+import { copy } from "./wire.js";
 /**
  * BGP errors: the NOTIFICATION message (RFC 4271 4.5), the catalogue of its error codes and
  * subcodes with the RFCs' names, and the result every decoder of this folder returns.
@@ -187,7 +188,7 @@ export function decodeNotificationBody(body: Uint8Array): BgpResult<Notification
   if (body.length < 2) {
     return fail(ERR_HEADER, HEADER_BAD_LENGTH, "NOTIFICATION shorter than its code and subcode");
   }
-  return ok({ code: body[0] ?? 0, subcode: body[1] ?? 0, data: body.slice(2) });
+  return ok({ code: body[0] ?? 0, subcode: body[1] ?? 0, data: copy(body, 2) });
 }
 
 /** The longest shutdown communication (RFC 9003 2): 255 bytes of UTF-8. */

@@ -11,7 +11,7 @@ import {
   OPEN_UNSUPPORTED_VERSION,
   type BgpResult,
 } from "./notification.js";
-import { u16, u32, u8, Writer } from "./wire.js";
+import { copy, u16, u32, u8, Writer } from "./wire.js";
 
 /**
  * The OPEN message (RFC 4271 4.2) and the capabilities it carries (RFC 5492): multiprotocol
@@ -121,7 +121,7 @@ function decodeCapabilities(b: Uint8Array, out: Capability[]): BgpResult<null> {
         out.push({ kind: "four-octet-as", asn: u32(b, v) });
         break;
       default:
-        out.push({ kind: "unknown", code, value: b.slice(v, v + len) });
+        out.push({ kind: "unknown", code, value: copy(b, v, v + len) });
     }
     o = v + len;
   }

@@ -58,3 +58,11 @@ function checked(n: number, max: number): number {
   }
   return n;
 }
+
+/**
+ * A plain Uint8Array copy of `b[start, end)`. Not `b.slice()`: on a Buffer (what a socket
+ * gives) that is a view, so a decoded value would change when the socket reuses its memory.
+ */
+export function copy(b: Uint8Array, start = 0, end = b.length): Uint8Array {
+  return new Uint8Array(b.subarray(start, end));
+}
