@@ -131,7 +131,10 @@ export interface PathAttributes {
   readonly largeCommunities?: readonly LargeCommunity[];
   readonly mpReach?: MpReach;
   readonly mpUnreach?: MpUnreach;
-  /** Unknown optional attributes, and MP attributes of families this codec does not read. */
+  /**
+   * Unknown optional attributes, and MP attributes of families this codec does not read, in type
+   * code order.
+   */
   readonly unknown?: readonly RawAttribute[];
 }
 
@@ -459,7 +462,8 @@ export function decodeAttributes(b: Uint8Array): BgpResult<PathAttributes> {
     const error = readKnown(type, v, out);
     if (error !== undefined) return bad(error[0], error[1], whole);
   }
-  if (unknown.length > 0) out.unknown = unknown;
+  // In type code order, as the encoder writes them: one value, one encoding.
+  if (unknown.length > 0) out.unknown = unknown.sort((x, y) => x.type - y.type);
   return ok(out);
 }
 
