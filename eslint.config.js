@@ -70,10 +70,10 @@ export default tseslint.config(
       ],
     },
   },
-  // The pure core (addresses, the config parser, the allocator) knows nothing of Kubernetes,
-  // sockets or the programs built on it.
+  // The pure core (addresses, the config parser, the allocator, the BGP codecs) knows nothing
+  // of Kubernetes, sockets or the programs built on it.
   {
-    files: ["src/net/**/*.ts", "src/config/**/*.ts", "src/allocator/**/*.ts"],
+    files: ["src/net/**/*.ts", "src/config/**/*.ts", "src/allocator/**/*.ts", "src/bgp/**/*.ts"],
     rules: {
       "@typescript-eslint/no-restricted-imports": [
         "error",

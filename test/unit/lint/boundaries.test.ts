@@ -43,6 +43,16 @@ describe("import boundaries (eslint.config.js)", { timeout: 120_000 }, () => {
       /pure core does no I\/O/,
     ],
     [
+      "src/bgp/header.ts",
+      'import { connect } from "node:net";\nexport const x = connect;\n',
+      /pure core does no I\/O/,
+    ],
+    [
+      "src/bgp/update.ts",
+      'import { runSpeaker } from "../speaker/run.js";\nexport const x = runSpeaker;\n',
+      /pure core/,
+    ],
+    [
       "src/allocator/allocator.ts",
       'import { runSpeaker } from "../speaker/run.js";\nexport const x = runSpeaker;\n',
       /pure core/,
@@ -85,6 +95,7 @@ describe("import boundaries (eslint.config.js)", { timeout: 120_000 }, () => {
       "src/lab/lab.ts",
       'import { CoreV1Api } from "@kubernetes/client-node";\nexport const x = CoreV1Api;\n',
     ],
+    ["src/bgp/open.ts", 'import { parseIP } from "../net/ip.js";\nexport const x = parseIP;\n'],
   ])("%s: an allowed import passes", async (path, code) => {
     expect(await restricted(path, code)).toEqual([]);
   });
