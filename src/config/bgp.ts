@@ -281,13 +281,13 @@ export function parseBfdProfiles(raw: unknown, report: Report): BfdProfile[] | u
   const out: BfdProfile[] = [];
   const firstIndex = new Map<string, number>();
   let valid = true;
-  (raw as unknown[]).forEach((item, i) => {
+  for (const [i, item] of (raw as unknown[]).entries()) {
     const prefix = `bfd-profiles[${i}]`;
     const sub: Report = (key, value, reason) => report(`${prefix}.${key}`, value, reason);
     if (!isMap(item)) {
       report(prefix, describeValue(item), `a BFD profile must be a map, not ${typeName(item)}`);
       valid = false;
-      return;
+      continue;
     }
     const before = { valid: true };
     const track: Report = (k, v, r) => {
@@ -340,7 +340,7 @@ export function parseBfdProfiles(raw: unknown, report: Report): BfdProfile[] | u
       passiveMode === null
     ) {
       valid = false;
-      return;
+      continue;
     }
     out.push({
       name,
@@ -352,7 +352,7 @@ export function parseBfdProfiles(raw: unknown, report: Report): BfdProfile[] | u
       passiveMode,
       minimumTtl,
     });
-  });
+  }
   return valid ? out : undefined;
 }
 
@@ -370,22 +370,22 @@ export function parsePeers(
   const out: BgpPeer[] = [];
   const seen = new Map<string, number>();
   let valid = true;
-  (raw as unknown[]).forEach((item, i) => {
+  for (const [i, item] of (raw as unknown[]).entries()) {
     const prefix = `peers[${i}]`;
     if (!isMap(item)) {
       report(prefix, describeValue(item), `a peer must be a map, not ${typeName(item)}`);
       valid = false;
-      return;
+      continue;
     }
-    let ok = true;
+    let problems = 0;
     const r: Report = (key, value, reason) => {
-      ok = false;
+      problems++;
       report(`${prefix}.${key}`, value, reason);
     };
     const peer = parsePeer(item, bfdProfileNames, r);
-    if (!ok || peer === undefined) {
+    if (problems > 0 || peer === undefined) {
       valid = false;
-      return;
+      continue;
     }
     const identity = JSON.stringify(peer, (_k, v: unknown) =>
       typeof v === "bigint" ? v.toString() : v,
@@ -394,11 +394,11 @@ export function parsePeers(
     if (first !== undefined) {
       report(prefix, undefined, `the same peer as peers[${first}]: remove one`);
       valid = false;
-      return;
+      continue;
     }
     seen.set(identity, i);
     out.push(peer);
-  });
+  }
   return valid ? out : undefined;
 }
 
@@ -564,22 +564,22 @@ function parsePeerNodeSelectors(raw: unknown, report: Report): LabelSelector[] |
   const out: LabelSelector[] = [];
   const seen = new Set<string>();
   let valid = true;
-  (raw as unknown[]).forEach((item, i) => {
+  for (const [i, item] of (raw as unknown[]).entries()) {
     const key = `node-selectors[${i}]`;
     const sel = parseSelector(item, key, report, PEER_SELECTOR_SPELLING);
     if (sel === undefined) {
       valid = false;
-      return;
+      continue;
     }
     const sk = selectorKey(sel);
     if (seen.has(sk)) {
       report(key, undefined, "duplicate selector");
       valid = false;
-      return;
+      continue;
     }
     seen.add(sk);
     out.push(sel);
-  });
+  }
   return valid ? out : undefined;
 }
 
@@ -638,16 +638,16 @@ export function parseAdvertisements(
   if (raw.length === 0) return [defaults];
   const out: BgpAdvertisement[] = [];
   let valid = true;
-  (raw as unknown[]).forEach((item, i) => {
+  for (const [i, item] of (raw as unknown[]).entries()) {
     const prefix = `bgp-advertisements[${i}]`;
     if (!isMap(item)) {
       report(prefix, describeValue(item), `an advertisement must be a map, not ${typeName(item)}`);
       valid = false;
-      return;
+      continue;
     }
-    let ok = true;
+    let problems = 0;
     const r: Report = (key, value, reason) => {
-      ok = false;
+      problems++;
       report(`${prefix}.${key}`, value, reason);
     };
     refuseUnknownKeys(item, ADVERTISEMENT_KEYS, r);
@@ -677,14 +677,14 @@ export function parseAdvertisements(
     const localPref = parseInteger(item.localpref, "localpref", 0, MAX_ASN, undefined, r);
     const communities = parseAdvertisementCommunities(item.communities, named, r);
     if (
-      !ok ||
+      problems > 0 ||
       lengths[4] === null ||
       lengths[6] === null ||
       localPref === null ||
       communities === undefined
     ) {
       valid = false;
-      return;
+      continue;
     }
     out.push({
       aggregationLength: lengths[4],
@@ -692,7 +692,7 @@ export function parseAdvertisements(
       localPref,
       communities,
     });
-  });
+  }
   return valid ? out : undefined;
 }
 
@@ -712,7 +712,7 @@ function parseAdvertisementCommunities(
   }
   const out: BgpCommunity[] = [];
   let valid = true;
-  (raw as unknown[]).forEach((item, i) => {
+  for (const [i, item] of (raw as unknown[]).entries()) {
     const key = `communities[${i}]`;
     if (typeof item !== "string") {
       report(
@@ -721,29 +721,29 @@ function parseAdvertisementCommunities(
         `must be a string, not ${typeName(item)}: ${COMMUNITY_FORMS}`,
       );
       valid = false;
-      return;
+      continue;
     }
     let c: BgpCommunity | undefined;
     if (named.names.has(item)) {
       c = named.communities[item];
       if (c === undefined) {
         valid = false; // its bad value is reported under bgp-communities
-        return;
+        continue;
       }
     } else {
       c = parseCommunity(item.trim());
       if (c === undefined) {
         report(key, item, `not a community: ${COMMUNITY_FORMS}`);
         valid = false;
-        return;
+        continue;
       }
     }
     if (out.some((o) => o.text === c.text)) {
       report(key, item, `duplicate community (${c.text})`);
       valid = false;
-      return;
+      continue;
     }
     out.push(c);
-  });
+  }
   return valid ? out : undefined;
 }

@@ -433,11 +433,20 @@ function checkOverlaps(located: readonly Located[], c: Collector): void {
   }
 }
 
+export interface ParseOptions {
+  /**
+   * Whether BGP pools and peers may be used (default `BGP_MODE_AVAILABLE`). When false, a
+   * config that uses them is refused with `BGP_NOT_IMPLEMENTED` after every other check.
+   */
+  readonly bgpAvailable?: boolean;
+}
+
 /**
  * Parses and validates the whole config. Never throws on bad input: every problem is returned
  * with its location. On success the config is deeply frozen.
  */
-export function parseConfig(text: string): ConfigResult {
+export function parseConfig(text: string, options: ParseOptions = {}): ConfigResult {
+  const bgpAvailable = options.bgpAvailable ?? BGP_MODE_AVAILABLE;
   const c = new Collector();
   const top: ErrorLocation = {};
   const docs = parseAllDocuments(text, { merge: true, prettyErrors: true, uniqueKeys: true });
@@ -559,7 +568,7 @@ export function parseConfig(text: string): ConfigResult {
   checkOverlaps(located, c);
 
   // Every real mistake first; then, while the speaker has no BGP, one line for using it.
-  if (!BGP_MODE_AVAILABLE && writesBgp(root)) {
+  if (!bgpAvailable && writesBgp(root)) {
     c.errors.push(configError(top, undefined, undefined, BGP_NOT_IMPLEMENTED));
   }
   if (c.errors.length > 0 || peers === undefined || bfdProfiles === undefined) {
