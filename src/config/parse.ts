@@ -7,7 +7,7 @@
  * ```yaml
  * address-pools:
  * - name: default              # required, unique, non-empty
- *   protocol: layer2           # required; only layer2 (bgp → "not supported")
+ *   protocol: layer2           # required: layer2, or bgp (checked, then refused: see bgp.ts)
  *   addresses:                 # required, non-empty: CIDR, start-end range or single IP
  *   - 192.168.3.100-192.168.3.200
  *   - 2001:db8:1::/120
@@ -30,7 +30,9 @@
  * - `<<` merge keys work;
  * - a CIDR with host bits set is widened to its network like Go's `net.ParseCIDR` does
  *   (`192.168.1.5/24` → `192.168.1.0/24`), with a warning;
- * - `peers` / `bgp-communities` (MetalLB's BGP settings) are refused as not supported.
+ * - MetalLB's BGP settings (`peers`, `bgp-communities`, `bfd-profiles`, a pool's
+ *   `protocol: bgp` and `bgp-advertisements`) are parsed and checked by `bgp.ts`; while
+ *   `BGP_MODE_AVAILABLE` is false a config that uses them is then refused with one error.
  */
 import { parseAllDocuments } from "yaml";
 
@@ -49,8 +51,17 @@ import {
   type ConfigError,
   type ErrorLocation,
 } from "./errors.js";
+import {
+  BGP_MODE_AVAILABLE,
+  BGP_NOT_IMPLEMENTED,
+  parseAdvertisements,
+  parseBfdProfiles,
+  parseNamedCommunities,
+  parsePeers,
+  unknownKeyReason,
+} from "./bgp.js";
 import { namespaceNameError, parseSelector, selectorKey } from "./selector.js";
-import type { AddressBlock, Config, LabelSelector, Pool } from "./types.js";
+import type { AddressBlock, BgpCommunity, Config, LabelSelector, Pool } from "./types.js";
 
 export type ConfigResult =
   | {
@@ -61,7 +72,7 @@ export type ConfigResult =
     }
   | { ok: false; errors: readonly ConfigError[] };
 
-const NOT_SUPPORTED = "not supported: barelb announces with layer2 only";
+const TOP_KEYS = ["address-pools", "peers", "bgp-communities", "bfd-profiles"] as const;
 
 const POOL_KEYS = [
   "name",
@@ -74,7 +85,14 @@ const POOL_KEYS = [
   "service-selectors",
   "node-selectors",
   "interfaces",
+  "bgp-advertisements",
 ] as const;
+
+/** The named communities, and every name written (also those whose value is wrong). */
+interface NamedCommunities {
+  readonly communities: Readonly<Record<string, BgpCommunity>>;
+  readonly names: ReadonlySet<string>;
+}
 
 const YAML11_TRUE = new Set(["y", "Y", "yes", "Yes", "YES", "on", "On", "ON"]);
 const YAML11_FALSE = new Set(["n", "N", "no", "No", "NO", "off", "Off", "OFF"]);
@@ -92,13 +110,6 @@ function deepFreeze<T>(value: T): T {
     for (const v of Object.values(value)) deepFreeze(v);
   }
   return value;
-}
-
-/** Suggests the kebab-case key for a camelCase spelling (`autoAssign` → `auto-assign`). */
-function unknownKeyReason(key: string, known: readonly string[]): string {
-  const kebab = key.replace(/([a-z0-9])([A-Z])/g, "$1-$2").toLowerCase();
-  if (kebab !== key && known.includes(kebab)) return `unknown key (did you mean ${kebab}?)`;
-  return `unknown key (expected one of ${known.join(", ")})`;
 }
 
 interface Located {
@@ -214,6 +225,7 @@ function parsePool(
   at: ErrorLocation,
   c: Collector,
   located: Located[],
+  named: NamedCommunities,
 ): Pool | undefined {
   const errorsBefore = c.errors.length;
   const report = (key: string, value: string | undefined, reason: string): void => {
@@ -225,20 +237,38 @@ function parsePool(
 
   for (const key of Object.keys(raw)) {
     if ((POOL_KEYS as readonly string[]).includes(key)) continue;
-    if (key === "bgp-advertisements") report(key, undefined, NOT_SUPPORTED);
-    else report(key, undefined, unknownKeyReason(key, POOL_KEYS));
+    report(key, undefined, unknownKeyReason(key, POOL_KEYS));
   }
 
   // protocol
-  const protocol = raw.protocol;
-  if (protocol === undefined || protocol === null) {
-    report("protocol", undefined, "missing (barelb supports protocol: layer2)");
-  } else if (typeof protocol !== "string") {
-    report("protocol", describeValue(protocol), `must be a string, not ${typeName(protocol)}`);
-  } else if (protocol === "bgp") {
-    report("protocol", protocol, NOT_SUPPORTED);
-  } else if (protocol !== "layer2") {
-    report("protocol", protocol, "unknown protocol (barelb supports layer2)");
+  const rawProtocol = raw.protocol;
+  let protocol: Pool["protocol"] | undefined;
+  if (rawProtocol === undefined || rawProtocol === null) {
+    report("protocol", undefined, "missing (write protocol: layer2, or protocol: bgp)");
+  } else if (typeof rawProtocol !== "string") {
+    report(
+      "protocol",
+      describeValue(rawProtocol),
+      `must be a string, not ${typeName(rawProtocol)}`,
+    );
+  } else if (rawProtocol === "layer2" || rawProtocol === "bgp") {
+    protocol = rawProtocol;
+  } else {
+    report("protocol", rawProtocol, "unknown protocol (expected layer2 or bgp)");
+  }
+  if (protocol === "layer2" && raw["bgp-advertisements"] !== undefined) {
+    report(
+      "bgp-advertisements",
+      undefined,
+      "only for protocol: bgp pools (MetalLB refuses it in a layer2 pool too): remove it or set protocol: bgp",
+    );
+  }
+  if (protocol === "bgp" && raw.interfaces !== undefined) {
+    report(
+      "interfaces",
+      undefined,
+      "only for protocol: layer2 pools (BGP routes are not tied to an interface): remove it",
+    );
   }
 
   const autoAssign = parseBool(raw["auto-assign"], "auto-assign", true, report);
@@ -311,8 +341,13 @@ function parsePool(
     report,
   );
 
+  const bgpAdvertisements =
+    protocol === "bgp" ? parseAdvertisements(raw["bgp-advertisements"], blocks, named, report) : [];
+
   if (
     c.errors.length > errorsBefore ||
+    protocol === undefined ||
+    bgpAdvertisements === undefined ||
     autoAssign === undefined ||
     avoidBuggyIPs === undefined ||
     namespaces === undefined ||
@@ -335,7 +370,8 @@ function parsePool(
   }
   return {
     name: at.pool,
-    protocol: "layer2",
+    protocol,
+    bgpAdvertisements,
     addresses: blocks,
     autoAssign,
     avoidBuggyIPs,
@@ -397,11 +433,20 @@ function checkOverlaps(located: readonly Located[], c: Collector): void {
   }
 }
 
+export interface ParseOptions {
+  /**
+   * Whether BGP pools and peers may be used (default `BGP_MODE_AVAILABLE`). When false, a
+   * config that uses them is refused with `BGP_NOT_IMPLEMENTED` after every other check.
+   */
+  readonly bgpAvailable?: boolean;
+}
+
 /**
  * Parses and validates the whole config. Never throws on bad input: every problem is returned
  * with its location. On success the config is deeply frozen.
  */
-export function parseConfig(text: string): ConfigResult {
+export function parseConfig(text: string, options: ParseOptions = {}): ConfigResult {
+  const bgpAvailable = options.bgpAvailable ?? BGP_MODE_AVAILABLE;
   const c = new Collector();
   const top: ErrorLocation = {};
   const docs = parseAllDocuments(text, { merge: true, prettyErrors: true, uniqueKeys: true });
@@ -449,13 +494,20 @@ export function parseConfig(text: string): ConfigResult {
     };
   }
   for (const key of Object.keys(root)) {
-    if (key === "address-pools") continue;
-    if (key === "peers" || key === "bgp-communities") {
-      c.errors.push(configError(top, key, undefined, NOT_SUPPORTED));
-    } else {
-      c.errors.push(configError(top, key, undefined, unknownKeyReason(key, ["address-pools"])));
-    }
+    if ((TOP_KEYS as readonly string[]).includes(key)) continue;
+    c.errors.push(configError(top, key, undefined, unknownKeyReason(key, TOP_KEYS)));
   }
+  const reportTop = (key: string, value: string | undefined, reason: string): void => {
+    c.errors.push(configError(top, key, value, reason));
+  };
+  const named = parseNamedCommunities(root["bgp-communities"], reportTop);
+  const bfdProfiles = parseBfdProfiles(root["bfd-profiles"], reportTop);
+  // Peers may name any profile written, also one with a mistake (reported on its own).
+  const bfdNames = new Set<string>();
+  for (const p of Array.isArray(root["bfd-profiles"]) ? (root["bfd-profiles"] as unknown[]) : []) {
+    if (isMap(p) && typeof p.name === "string") bfdNames.add(p.name);
+  }
+  const peers = parsePeers(root.peers, bfdNames, reportTop);
 
   const rawPools = root["address-pools"];
   const drafts: PoolDraft[] = [];
@@ -510,19 +562,39 @@ export function parseConfig(text: string): ConfigResult {
           at = { pool: name };
         }
       }
-      drafts.push({ at, index: i, pool: parsePool(raw, i, at, c, located) });
+      drafts.push({ at, index: i, pool: parsePool(raw, i, at, c, located, named) });
     });
   }
   checkOverlaps(located, c);
 
-  if (c.errors.length > 0) return { ok: false, errors: c.errors };
+  // Every real mistake first; then, while the speaker has no BGP, one line for using it.
+  if (!bgpAvailable && writesBgp(root)) {
+    c.errors.push(configError(top, undefined, undefined, BGP_NOT_IMPLEMENTED));
+  }
+  if (c.errors.length > 0 || peers === undefined || bfdProfiles === undefined) {
+    return { ok: false, errors: c.errors };
+  }
   const pools = drafts.map((d) => d.pool).filter((p): p is Pool => p !== undefined);
   if (pools.length === 0) {
     c.warnings.push(
       configError(top, "address-pools", undefined, "no address pools: no Service will get an IP"),
     );
   }
-  return { ok: true, config: deepFreeze({ pools }), warnings: c.warnings };
+  const config: Config = { pools, peers, bfdProfiles, communities: named.communities };
+  return { ok: true, config: deepFreeze(config), warnings: c.warnings };
+}
+
+/**
+ * Whether the document asks for BGP: a non-empty `peers` or a pool with `protocol: bgp`
+ * (read from the raw YAML, so that it is known also when the rest has mistakes).
+ */
+function writesBgp(root: Record<string, unknown>): boolean {
+  const peers = root.peers;
+  if (Array.isArray(peers) ? peers.length > 0 : peers !== undefined && peers !== null) {
+    return true;
+  }
+  const pools = root["address-pools"];
+  return Array.isArray(pools) && pools.some((p: unknown) => isMap(p) && p.protocol === "bgp");
 }
 
 /** The YAML library's message without its code frame, so that every error fits one line. */
@@ -534,7 +606,8 @@ function emptyConfig(c: Collector): ConfigResult {
   c.warnings.push(
     configError({}, "address-pools", undefined, "no address pools: no Service will get an IP"),
   );
-  return { ok: true, config: deepFreeze({ pools: [] }), warnings: c.warnings };
+  const config: Config = { pools: [], peers: [], bfdProfiles: [], communities: {} };
+  return { ok: true, config: deepFreeze(config), warnings: c.warnings };
 }
 
 /** The pool with this name, if any. */

@@ -150,6 +150,17 @@ function parseRequirement(
   return { key: labelKey, operator, values };
 }
 
+/** The key names of a selector's two parts: Kubernetes' camelCase or MetalLB v0.12's kebab-case. */
+export interface SelectorSpelling {
+  readonly labels: string;
+  readonly expressions: string;
+}
+
+const KUBERNETES_SPELLING: SelectorSpelling = {
+  labels: "matchLabels",
+  expressions: "matchExpressions",
+};
+
 /**
  * Validates one selector (`{matchLabels, matchExpressions}`) found at `key`; reports every
  * problem and returns the selector only when it is wholly valid.
@@ -158,35 +169,37 @@ export function parseSelector(
   raw: unknown,
   key: string,
   report: Report,
+  spelling: SelectorSpelling = KUBERNETES_SPELLING,
 ): LabelSelector | undefined {
+  const { labels: labelsKey, expressions: exprsKey } = spelling;
   if (!isMap(raw)) {
     report(
       key,
       describeValue(raw),
-      `must be a label selector map (matchLabels, matchExpressions), not ${typeName(raw)}`,
+      `must be a label selector map (${labelsKey}, ${exprsKey}), not ${typeName(raw)}`,
     );
     return undefined;
   }
   let valid = true;
   for (const k of Object.keys(raw)) {
-    if (k !== "matchLabels" && k !== "matchExpressions") {
-      report(`${key}.${k}`, undefined, "unknown key (expected matchLabels, matchExpressions)");
+    if (k !== labelsKey && k !== exprsKey) {
+      report(`${key}.${k}`, undefined, `unknown key (expected ${labelsKey}, ${exprsKey})`);
       valid = false;
     }
   }
   const matchLabels: Record<string, string> = {};
-  const rawLabels = raw.matchLabels;
+  const rawLabels = raw[labelsKey];
   if (rawLabels !== undefined && rawLabels !== null) {
     if (!isMap(rawLabels)) {
       report(
-        `${key}.matchLabels`,
+        `${key}.${labelsKey}`,
         describeValue(rawLabels),
         `must be a map of label keys to values, not ${typeName(rawLabels)}`,
       );
       valid = false;
     } else {
       for (const [k, v] of Object.entries(rawLabels)) {
-        const lk = `${key}.matchLabels`;
+        const lk = `${key}.${labelsKey}`;
         const keyErr = labelKeyError(k);
         if (keyErr !== undefined) {
           report(lk, k, keyErr);
@@ -208,18 +221,18 @@ export function parseSelector(
     }
   }
   const matchExpressions: LabelSelectorRequirement[] = [];
-  const rawExprs = raw.matchExpressions;
+  const rawExprs = raw[exprsKey];
   if (rawExprs !== undefined && rawExprs !== null) {
     if (!Array.isArray(rawExprs)) {
       report(
-        `${key}.matchExpressions`,
+        `${key}.${exprsKey}`,
         describeValue(rawExprs),
         `must be a list, not ${typeName(rawExprs)}`,
       );
       valid = false;
     } else {
       rawExprs.forEach((r: unknown, i) => {
-        const req = parseRequirement(r, `${key}.matchExpressions[${i}]`, report);
+        const req = parseRequirement(r, `${key}.${exprsKey}[${i}]`, report);
         if (req === undefined) valid = false;
         else matchExpressions.push(req);
       });

@@ -95,8 +95,8 @@ describe.runIf(kc !== null)("controller on a real API server", () => {
     );
     const ev = await svc.waitEvent("barelb-config", "InvalidConfig");
     expect(ev.type).toBe("Warning");
-    expect(ev.message).toContain('pool "small": protocol "bgp": not supported');
-    expect(ev.message).toContain('addresses[0] "192.0.2.300/24"');
+    expect(ev.message).toContain('pool "small": addresses[0] "192.0.2.300/24"');
+    expect(ev.message).toContain("BGP mode is not implemented yet");
     await eventually("stale gauge", async () =>
       (await ctl?.handle.registry.getSingleMetricAsString("barelb_config_stale"))?.includes(
         "barelb_config_stale 1",

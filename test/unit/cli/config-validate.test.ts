@@ -3,6 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { configValidate } from "../../../src/cli/config-commands.js";
+import { BGP_NOT_IMPLEMENTED } from "../../../src/config/index.js";
 
 // `barelb config validate`: the controller's parser on a file; exit code and report.
 
@@ -70,6 +71,35 @@ ${bare.replace(/^/gm, "    ")}`;
     expect(errors.join("\n")).toContain('pool "lan": addresses[1] "10.0.0.9-10.0.0.1"');
     expect(errors.join("\n")).toContain('pool "lan": colour');
     expect(r.out).toContain("3 errors: the config is refused as a whole");
+  });
+
+  it("checks a BGP section, lists its mistakes, then says BGP mode is not implemented", async () => {
+    const bgp = `peers:
+- peer-address: 192.0.2.1
+  peer-asn: 64501
+  my-asn: 64500
+  hold-time: 2s
+address-pools:
+- name: routed
+  protocol: bgp
+  addresses: [198.51.100.0/26]
+  bgp-advertisements:
+  - aggregation-length: 24
+`;
+    const r = await validate(file("bgp.yaml", bgp));
+    expect(r.code).toBe(1);
+    const errors = r.out.split("\n").filter((l) => l.startsWith("error: "));
+    expect(errors).toEqual([
+      'error: peers[0].hold-time "2s": must be 0 (no keepalives) or at least 3s (RFC 4271)',
+      expect.stringContaining('pool "routed": bgp-advertisements[0].aggregation-length "24"'),
+      `error: ${BGP_NOT_IMPLEMENTED}`,
+    ]);
+    const fixed = bgp.replace("hold-time: 2s", "hold-time: 3s").replace("length: 24", "length: 26");
+    const again = await validate(file("bgp-fixed.yaml", fixed));
+    expect(again.code).toBe(1);
+    expect(again.out.split("\n").filter((l) => l.startsWith("error: "))).toEqual([
+      `error: ${BGP_NOT_IMPLEMENTED}`,
+    ]);
   });
 
   it("says when the file cannot be read", async () => {

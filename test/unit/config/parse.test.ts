@@ -7,6 +7,7 @@ import {
   parseConfig,
   type Config,
 } from "../../../src/config/index.js";
+import { BGP_NOT_IMPLEMENTED } from "../../../src/config/bgp.js";
 import { parseIP } from "../../../src/net/ip.js";
 
 function ok(text: string): Config {
@@ -305,41 +306,45 @@ describe("every rule rejects with pool, key and value", () => {
       ],
     ],
     [
-      "protocol bgp",
+      "protocol bgp: valid, but BGP mode is not implemented yet",
       pool("addresses: [10.0.0.0/24]").replace("layer2", "bgp"),
-      ['pool "lan": protocol "bgp": not supported: barelb announces with layer2 only'],
+      [BGP_NOT_IMPLEMENTED],
     ],
     [
       "an unknown protocol",
       pool("addresses: [10.0.0.0/24]").replace("layer2", "arp"),
-      ['pool "lan": protocol "arp": unknown protocol (barelb supports layer2)'],
+      ['pool "lan": protocol "arp": unknown protocol (expected layer2 or bgp)'],
     ],
     [
       "missing protocol",
       "address-pools:\n- name: lan\n  addresses: [10.0.0.0/24]\n",
-      ['pool "lan": protocol: missing (barelb supports protocol: layer2)'],
+      ['pool "lan": protocol: missing (write protocol: layer2, or protocol: bgp)'],
     ],
     [
-      "MetalLB BGP settings",
+      "MetalLB BGP settings: valid, but BGP mode is not implemented yet",
       "peers:\n- peer-address: 10.0.0.1\n  peer-asn: 64501\n  my-asn: 64500\n",
-      ["peers: not supported: barelb announces with layer2 only"],
+      [BGP_NOT_IMPLEMENTED],
     ],
     [
-      "bgp-advertisements in a pool",
+      "bgp-advertisements in a layer2 pool",
       pool("addresses: [10.0.0.0/24]\nbgp-advertisements: [{aggregation-length: 32}]"),
-      ['pool "lan": bgp-advertisements: not supported: barelb announces with layer2 only'],
+      [
+        'pool "lan": bgp-advertisements: only for protocol: bgp pools (MetalLB refuses it in a layer2 pool too): remove it or set protocol: bgp',
+      ],
     ],
     [
       "unknown top-level key",
       "address-pool:\n- name: lan\n",
-      ["address-pool: unknown key (expected one of address-pools)"],
+      [
+        "address-pool: unknown key (expected one of address-pools, peers, bgp-communities, bfd-profiles)",
+      ],
     ],
     [
       "unknown pool key, with a kebab-case hint",
       pool("addresses: [10.0.0.0/24]\nautoAssign: false\ncolour: blue"),
       [
         'pool "lan": autoAssign: unknown key (did you mean auto-assign?)',
-        'pool "lan": colour: unknown key (expected one of name, protocol, addresses, auto-assign, avoid-buggy-ips, priority, namespaces, service-selectors, node-selectors, interfaces)',
+        'pool "lan": colour: unknown key (expected one of name, protocol, addresses, auto-assign, avoid-buggy-ips, priority, namespaces, service-selectors, node-selectors, interfaces, bgp-advertisements)',
       ],
     ],
     [
@@ -484,7 +489,7 @@ node-selectors:
   it("collects all errors of all pools at once, in file order, and fills structured fields", () => {
     const r = parseConfig(`address-pools:
 - name: a
-  protocol: bgp
+  protocol: arp
   addresses: [10.0.0.0/33]
 - name: b
   protocol: layer2
@@ -500,9 +505,9 @@ node-selectors:
       {
         pool: "a",
         key: "protocol",
-        value: "bgp",
-        reason: "not supported: barelb announces with layer2 only",
-        message: 'pool "a": protocol "bgp": not supported: barelb announces with layer2 only',
+        value: "arp",
+        reason: "unknown protocol (expected layer2 or bgp)",
+        message: 'pool "a": protocol "arp": unknown protocol (expected layer2 or bgp)',
       },
       {
         pool: "a",

@@ -9,7 +9,14 @@ import {
   metricNamesInSource,
   speakerProcessMetricNames,
 } from "../../helpers/metric-names.js";
-import { markedTable, read, root } from "./markdown.js";
+import {
+  ADVERTISEMENT_KEYS,
+  BFD_PROFILE_KEYS,
+  BGP_NOT_IMPLEMENTED,
+  PEER_KEYS,
+} from "../../../src/config/bgp.js";
+import { parseConfig } from "../../../src/config/index.js";
+import { fencedBlocks, markedTable, read, root } from "./markdown.js";
 
 // Facts of the manual that the code decides, read from the code: a page that drifts from it
 // fails here, so the change that moved the code updates the page too.
@@ -115,5 +122,27 @@ describe("docs/failover.md", () => {
         option?.negate === true ? "" : def,
       );
     }
+  });
+});
+
+describe("docs/configuration.md, BGP settings", () => {
+  const page = read("docs/configuration.md");
+  const start = page.indexOf("## BGP settings (not used yet)");
+  const section = page.slice(start, page.indexOf("\n## ", start + 1));
+  const example = fencedBlocks(section).find((b) => b.info === "yaml")?.body ?? "";
+
+  it("quotes the parser's one line for a config that uses BGP", () => {
+    expect(start).toBeGreaterThan(0);
+    expect(section).toContain(BGP_NOT_IMPLEMENTED);
+  });
+
+  it("has an example that is valid, uses every BGP key, and is refused with that line", () => {
+    const r = parseConfig(example, { bgpAvailable: true });
+    expect(r.ok ? [] : r.errors.map((e) => e.message)).toEqual([]);
+    for (const key of [...PEER_KEYS, ...BFD_PROFILE_KEYS, ...ADVERTISEMENT_KEYS]) {
+      expect(example).toMatch(new RegExp(`^\\s*(- )?${key}:`, "m"));
+    }
+    const refused = parseConfig(example);
+    expect(refused.ok ? [] : refused.errors.map((e) => e.message)).toEqual([BGP_NOT_IMPLEMENTED]);
   });
 });
