@@ -1,6 +1,7 @@
 /**
- * BGP-4 messages as values: pure encoders and decoders, no sockets, no timers. The session
- * state machine and the TCP transport build on these; nothing here knows either.
+ * BGP-4 messages as values: pure encoders and decoders, no sockets, no timers; and the
+ * session state machine built on them (session.ts), as pure: it returns the actions (connect,
+ * send, set a timer deadline) that the TCP transport at the edge carries out.
  *
  * Decoders take bytes and return `BgpResult`: the value, or the NOTIFICATION (code, subcode,
  * data) that RFC 4271 section 6 says to send for that fault. They never throw, whatever the
@@ -15,3 +16,4 @@ export * from "./notification.js";
 export * from "./open.js";
 export * from "./prefix.js";
 export * from "./update.js";
+export * from "./session.js";
