@@ -1,3 +1,6 @@
+import { chmod } from "node:fs/promises";
+import { join } from "node:path";
+import { packageRoot } from "../../src/util/paths.js";
 import { run } from "../../src/util/proc.js";
 import { cleanupStaleLabs } from "../../src/lab/lab.js";
 import { missingPrereqs } from "../helpers/prereq.js";
@@ -9,6 +12,8 @@ import { missingPrereqs } from "../helpers/prereq.js";
  */
 export default async function setup(): Promise<void> {
   await run("tsc", ["-p", "tsconfig.build.json"], { timeoutMs: 300_000 });
+  // As `npm run build` does: the bin is executable (kubectl runs kubectl-barelb directly).
+  await chmod(join(packageRoot(), "dist", "cli", "main.js"), 0o755);
   await run("tsc", ["-p", "tsconfig.programs.json"], { timeoutMs: 300_000 });
   if (missingPrereqs(["root", "ip"]).length === 0) {
     for (const id of await cleanupStaleLabs()) console.log(`removed stale lab ${id}`);
