@@ -41,7 +41,7 @@ import {
 } from "yaml";
 
 import { CONFIG_DATA_KEY, DEFAULT_CONFIGMAP_NAME } from "./extract.js";
-import { parseConfig } from "./parse.js";
+import { parseConfig, POOL_KEYS } from "./parse.js";
 import { matchesAny, parseSelector, selectorKey } from "./selector.js";
 import type { Config, LabelSelector } from "./types.js";
 
@@ -607,18 +607,8 @@ function render(drafts: readonly Draft[], f: Findings): string {
   return doc.toString({ lineWidth: 0 });
 }
 
-const KEY_ORDER = [
-  "name",
-  "protocol",
-  "addresses",
-  "auto-assign",
-  "avoid-buggy-ips",
-  "priority",
-  "namespaces",
-  "service-selectors",
-  "node-selectors",
-  "interfaces",
-];
+/** A pool's keys in the order barelb's docs write them. */
+const KEY_ORDER: readonly string[] = POOL_KEYS;
 
 function orderKeys(keys: Obj): Obj {
   const out: Obj = {};

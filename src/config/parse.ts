@@ -74,7 +74,8 @@ export type ConfigResult =
 
 const TOP_KEYS = ["address-pools", "peers", "bgp-communities", "bfd-profiles"] as const;
 
-const POOL_KEYS = [
+/** A pool's keys, in the order the docs (and `config import`) write them. */
+export const POOL_KEYS = [
   "name",
   "protocol",
   "addresses",
