@@ -64,9 +64,7 @@ describe("BFD Control packet: byte-exact", () => {
       "20 ca 03 18 00000001 00000007 000f4240 000493e0 0000c350",
     ],
   ])("%s", (_name, packet, bytes) => {
-    expect(Buffer.from(encodeControl(packet)).toString("hex")).toBe(
-      bytes.replace(/\s+/g, ""),
-    );
+    expect(Buffer.from(encodeControl(packet)).toString("hex")).toBe(bytes.replace(/\s+/g, ""));
     expect(decodeControl(hex(bytes))).toEqual({ ok: true, packet });
   });
 
@@ -80,16 +78,44 @@ describe("BFD Control packet: byte-exact", () => {
     ["version 0", "00 40 03 18 00000001 00000000 000f4240 000493e0 00000000", "version"],
     ["version 2", "40 40 03 18 00000001 00000000 000f4240 000493e0 00000000", "version"],
     ["length 23", "20 40 03 17 00000001 00000000 000f4240 000493e0 00000000", "length"],
-    ["length past the payload", "20 40 03 19 00000001 00000000 000f4240 000493e0 00000000", "length"],
-    ["detect mult 0", "20 40 00 18 00000001 00000000 000f4240 000493e0 00000000", "detect-mult-zero"],
+    [
+      "length past the payload",
+      "20 40 03 19 00000001 00000000 000f4240 000493e0 00000000",
+      "length",
+    ],
+    [
+      "detect mult 0",
+      "20 40 00 18 00000001 00000000 000f4240 000493e0 00000000",
+      "detect-mult-zero",
+    ],
     ["multipoint", "20 41 03 18 00000001 00000000 000f4240 000493e0 00000000", "multipoint"],
-    ["my discriminator 0", "20 40 03 18 00000000 00000000 000f4240 000493e0 00000000", "my-discriminator-zero"],
-    ["Up without your discriminator", "20 c0 03 18 00000001 00000000 000f4240 000493e0 00000000", "your-discriminator-zero"],
-    ["Init without your discriminator", "20 80 03 18 00000001 00000000 000f4240 000493e0 00000000", "your-discriminator-zero"],
+    [
+      "my discriminator 0",
+      "20 40 03 18 00000000 00000000 000f4240 000493e0 00000000",
+      "my-discriminator-zero",
+    ],
+    [
+      "Up without your discriminator",
+      "20 c0 03 18 00000001 00000000 000f4240 000493e0 00000000",
+      "your-discriminator-zero",
+    ],
+    [
+      "Init without your discriminator",
+      "20 80 03 18 00000001 00000000 000f4240 000493e0 00000000",
+      "your-discriminator-zero",
+    ],
     ["P and F", "20 70 03 18 00000001 00000000 000f4240 000493e0 00000000", "poll-and-final"],
     // A set, Simple Password (type 1, length 7, key id 1, "pass"): 24 + 7 = 31 bytes.
-    ["simple password", "20 44 03 1f 00000001 00000000 000f4240 000493e0 00000000 01 07 01 70617373", "authentication"],
-    ["A set without room for the section", "20 44 03 18 00000001 00000000 000f4240 000493e0 00000000", "length"],
+    [
+      "simple password",
+      "20 44 03 1f 00000001 00000000 000f4240 000493e0 00000000 01 07 01 70617373",
+      "authentication",
+    ],
+    [
+      "A set without room for the section",
+      "20 44 03 18 00000001 00000000 000f4240 000493e0 00000000",
+      "length",
+    ],
   ])("drops %s", (_name, bytes, reason) => {
     const r = decodeControl(hex(bytes));
     expect(r.ok).toBe(false);
@@ -108,9 +134,7 @@ describe("BFD Control packet: byte-exact", () => {
     expect(() => encodeControl({ ...base, diagnostic: 32 })).toThrow(RangeError);
     expect(() => encodeControl({ ...base, desiredMinTxUs: 2 ** 32 })).toThrow(RangeError);
     expect(() => encodeControl({ ...base, poll: true, final: true })).toThrow(RangeError);
-    expect(() => encodeControl({ ...base, state: "Up", yourDiscriminator: 0 })).toThrow(
-      RangeError,
-    );
+    expect(() => encodeControl({ ...base, state: "Up", yourDiscriminator: 0 })).toThrow(RangeError);
   });
 
   it("names the diagnostic codes", () => {

@@ -190,7 +190,11 @@ describe("BFD session: timers", () => {
   it("the interval is the larger of our Desired Min TX and the peer's Required Min RX", () => {
     const { a } = handshake();
     const slowPeer = { ...only(openSession(cfgB, 0, 0)), state: "Up" as const };
-    const a1 = deliver(a, { ...slowPeer, yourDiscriminator: 0xa, requiredMinRxUs: 2000 * MS }, 5 * MS);
+    const a1 = deliver(
+      a,
+      { ...slowPeer, yourDiscriminator: 0xa, requiredMinRxUs: 2000 * MS },
+      5 * MS,
+    );
     expect(transmitIntervalUs(a1.session)).toBe(2000 * MS);
   });
 
@@ -215,7 +219,11 @@ describe("BFD session: timers", () => {
   it("a slower interval while Up waits for the Poll's F; a faster one does not", () => {
     let { a } = handshake();
     a = deliver(a, { ...only(handshake().b) }, 4 * MS); // the F for Up's Poll
-    const slower = on(a, { kind: "configure", config: { ...cfgA, desiredMinTxUs: 600 * MS } }, 5 * MS);
+    const slower = on(
+      a,
+      { kind: "configure", config: { ...cfgA, desiredMinTxUs: 600 * MS } },
+      5 * MS,
+    );
     expect(slower.session.polling).toBe(true);
     expect(slower.session.advertised.desiredMinTxUs).toBe(600 * MS);
     expect(slower.session.inEffect.desiredMinTxUs).toBe(300 * MS);
@@ -232,7 +240,11 @@ describe("BFD session: timers", () => {
     expect(done.session.polling).toBe(false);
     expect(done.session.inEffect.desiredMinTxUs).toBe(600 * MS);
 
-    const faster = on(done, { kind: "configure", config: { ...cfgA, desiredMinTxUs: 100 * MS } }, 7 * MS);
+    const faster = on(
+      done,
+      { kind: "configure", config: { ...cfgA, desiredMinTxUs: 100 * MS } },
+      7 * MS,
+    );
     expect(faster.session.inEffect.desiredMinTxUs).toBe(100 * MS);
     // The next packet comes within the new interval, not after the old one.
     expect(faster.session.nextTxAt).toBeLessThanOrEqual(7 * MS + 100 * MS);
