@@ -85,8 +85,7 @@ export type Input =
 
 /** The session came Up, or left Up (to Down or AdminDown) for the reason in `diagnostic`. */
 export type Notice =
-  | { readonly kind: "up" }
-  | { readonly kind: "down"; readonly diagnostic: number };
+  { readonly kind: "up" } | { readonly kind: "down"; readonly diagnostic: number };
 
 export interface Step {
   readonly session: Session;
@@ -235,7 +234,10 @@ function target(config: SessionConfig, state: BfdState): Intervals {
 function reconcile(s: Mutable<Session>): void {
   const want = target(s.config, s.state);
   const have = s.advertised;
-  if (want.desiredMinTxUs === have.desiredMinTxUs && want.requiredMinRxUs === have.requiredMinRxUs) {
+  if (
+    want.desiredMinTxUs === have.desiredMinTxUs &&
+    want.requiredMinRxUs === have.requiredMinRxUs
+  ) {
     return;
   }
   if (s.state !== "Up") {
