@@ -178,9 +178,8 @@ describe("BFD session: timers", () => {
   it("slow (1 s) while not Up, the profile's interval once Up and the Poll answered", () => {
     const a = openSession(cfgA, 0, 0);
     expect(a.session.nextTxAt).toBe(1000 * MS);
-    let { a: up, b } = handshake();
-    b = on(b, { kind: "timer" }, 3 * MS);
-    up = deliver(up, only(handshake().b), 4 * MS); // B's F
+    const { a: polling, b } = handshake();
+    const up = deliver(polling, only(b), 4 * MS); // B's F
     expect(up.session.polling).toBe(false);
     expect(transmitIntervalUs(up.session)).toBe(300 * MS);
     const next = on(up, { kind: "timer" }, up.session.nextTxAt ?? 0);
