@@ -70,10 +70,16 @@ export default tseslint.config(
       ],
     },
   },
-  // The pure core (addresses, the config parser, the allocator, the BGP codecs) knows nothing
+  // The pure core (addresses, the config parser, the allocator, the BGP codecs, BFD) knows nothing
   // of Kubernetes, sockets or the programs built on it.
   {
-    files: ["src/net/**/*.ts", "src/config/**/*.ts", "src/allocator/**/*.ts", "src/bgp/**/*.ts"],
+    files: [
+      "src/net/**/*.ts",
+      "src/config/**/*.ts",
+      "src/allocator/**/*.ts",
+      "src/bgp/**/*.ts",
+      "src/bfd/**/*.ts",
+    ],
     rules: {
       "@typescript-eslint/no-restricted-imports": [
         "error",

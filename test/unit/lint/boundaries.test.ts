@@ -53,6 +53,16 @@ describe("import boundaries (eslint.config.js)", { timeout: 120_000 }, () => {
       /pure core/,
     ],
     [
+      "src/bfd/session.ts",
+      'import { createSocket } from "node:dgram";\nexport const x = createSocket;\n',
+      /pure core does no I\/O/,
+    ],
+    [
+      "src/bfd/packet.ts",
+      'import { runSpeaker } from "../speaker/run.js";\nexport const x = runSpeaker;\n',
+      /pure core/,
+    ],
+    [
       "src/allocator/allocator.ts",
       'import { runSpeaker } from "../speaker/run.js";\nexport const x = runSpeaker;\n',
       /pure core/,
@@ -96,6 +106,10 @@ describe("import boundaries (eslint.config.js)", { timeout: 120_000 }, () => {
       'import { CoreV1Api } from "@kubernetes/client-node";\nexport const x = CoreV1Api;\n',
     ],
     ["src/bgp/open.ts", 'import { parseIP } from "../net/ip.js";\nexport const x = parseIP;\n'],
+    [
+      "src/bfd/profile.ts",
+      'import type { BfdProfile } from "../config/types.js";\nexport type X = BfdProfile;\n',
+    ],
   ])("%s: an allowed import passes", async (path, code) => {
     expect(await restricted(path, code)).toEqual([]);
   });

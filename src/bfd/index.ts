@@ -1,0 +1,10 @@
+/**
+ * BFD (RFC 5880, single hop per RFC 5881, asynchronous mode) as values and a pure state
+ * machine: the Control packet codec (`packet.ts`), one session's steps (`session.ts`), and
+ * MetalLB's BFD profiles turned into session parameters (`profile.ts`). No sockets, no
+ * clocks: the edge that will own the UDP socket and the timer is not written yet.
+ */
+
+export * from "./packet.js";
+export * from "./profile.js";
+export * from "./session.js";
