@@ -333,12 +333,7 @@ function poolFromIPAddressPool(src: Source, f: Findings): Draft {
     f,
     here,
   );
-  const keys: Obj = { name: src.name, protocol: "layer2", addresses: spec.addresses };
-  if (spec.autoAssign !== undefined && spec.autoAssign !== true)
-    keys["auto-assign"] = spec.autoAssign;
-  if (spec.avoidBuggyIPs !== undefined && spec.avoidBuggyIPs !== false) {
-    keys["avoid-buggy-ips"] = spec.avoidBuggyIPs;
-  }
+  const keys = commonPoolKeys(src.name, spec);
   const alloc = spec.serviceAllocation;
   if (isMap(alloc)) {
     unknownFields(
@@ -394,6 +389,17 @@ function poolFromIPAddressPool(src: Source, f: Findings): Draft {
   return { name: src.name, from: src.ref, keys, labels: src.labels };
 }
 
+/** The keys both pool kinds carry the same way: name, addresses, auto-assign, avoid-buggy-ips. */
+function commonPoolKeys(name: string, spec: Obj): Obj {
+  const keys: Obj = { name, protocol: "layer2", addresses: spec.addresses };
+  if (spec.autoAssign !== undefined && spec.autoAssign !== true)
+    keys["auto-assign"] = spec.autoAssign;
+  if (spec.avoidBuggyIPs !== undefined && spec.avoidBuggyIPs !== false) {
+    keys["avoid-buggy-ips"] = spec.avoidBuggyIPs;
+  }
+  return keys;
+}
+
 /** The deprecated AddressPool kind (MetalLB v0.13): a pool with its own protocol. */
 function poolFromAddressPool(src: Source, f: Findings): Draft {
   const spec = isMap(src.raw.spec) ? src.raw.spec : {};
@@ -406,12 +412,7 @@ function poolFromAddressPool(src: Source, f: Findings): Draft {
     f,
     here,
   );
-  const keys: Obj = { name: src.name, protocol: "layer2", addresses: spec.addresses };
-  if (spec.autoAssign !== undefined && spec.autoAssign !== true)
-    keys["auto-assign"] = spec.autoAssign;
-  if (spec.avoidBuggyIPs !== undefined && spec.avoidBuggyIPs !== false) {
-    keys["avoid-buggy-ips"] = spec.avoidBuggyIPs;
-  }
+  const keys = commonPoolKeys(src.name, spec);
   if (spec.bgpAdvertisements !== undefined) f.warn(src.ref, "spec.bgpAdvertisements", NO_BGP, here);
   return {
     name: src.name,

@@ -13,7 +13,7 @@ import {
 import type { EventTarget, EventType } from "../k8s/events.js";
 import { microTimeMillis, type LeaseJson } from "../k8s/microtime.js";
 import { familyName } from "../net/ip.js";
-import { elect, ineligibility, type NodeFacts } from "../speaker/election.js";
+import { elect, ineligibility, type ElectedOwner, type NodeFacts } from "../speaker/election.js";
 import { announcedIPs, endpointSummaries, nodeFacts, type AnnouncedIP } from "../speaker/world.js";
 import {
   ANNOUNCED_CONDITION,
@@ -538,7 +538,7 @@ function announcement(
 /** Why no node may announce `ip`: the election's reason, with each node's when it is that. */
 function whyNobody(
   ip: string,
-  e: ReturnType<typeof elect> extends Map<string, infer V> ? V | undefined : never,
+  e: ElectedOwner | undefined,
   world: {
     live: ReadonlySet<string>;
     ips: ReturnType<typeof announcedIPs>;
