@@ -14,6 +14,8 @@
 #   qemu-user-static binfmt-support  scripts/image/*.sh for linux/arm64 and linux/arm/v7
 #   libc6-dev         scripts/image/pause.sh: libc.a for the static pause binary
 #   prometheus        promtool, which checks and tests the alert rules (the server is not started)
+#   bird2 frr         the lab's BGP routers (src/lab/router.ts) for the BGP tests; their
+#                     services are neither started nor enabled: tests run them in netns only
 # and checks that Go >= 1.26 is on the PATH (it builds kube-apiserver and etcd for the tests).
 # Debian/Ubuntu, as root. Safe to run again.
 set -euo pipefail
@@ -30,19 +32,37 @@ fi
 
 want=(iproute2 iputils-arping iputils-ping ndisc6 util-linux python3 make g++
   libseccomp-dev pkg-config containernetworking-plugins iptables curl
-  podman mmdebstrap arch-test qemu-user-static binfmt-support libc6-dev prometheus)
+  podman mmdebstrap arch-test qemu-user-static binfmt-support libc6-dev prometheus
+  bird2 frr)
 missing=()
 for p in "${want[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
 if ((${#missing[@]} > 0)); then
   export DEBIAN_FRONTEND=noninteractive
+  # Packages with a service (prometheus, bird2, frr) must not start it on the host: a
+  # policy-rc.d that says no, for the time of the install, unless the host has its own.
+  policy=/usr/sbin/policy-rc.d
+  own_policy=false
+  if [[ ! -e $policy ]]; then
+    printf '#!/bin/sh\nexit 101\n' >"$policy"
+    chmod 755 "$policy"
+    own_policy=true
+    trap 'rm -f "$policy"' EXIT
+  fi
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  if $own_policy; then
+    rm -f "$policy"
+    trap - EXIT
+  fi
   echo "installed: ${missing[*]}"
-  # Only promtool is wanted: do not leave a Prometheus server running on the host.
-  if [[ " ${missing[*]} " == *" prometheus "* ]] && command -v systemctl >/dev/null 2>&1; then
-    systemctl disable --now prometheus >/dev/null 2>&1 || true
+  # Only the programs are wanted: no Prometheus server, BIRD or FRR running or enabled on
+  # the host (a host policy-rc.d may have allowed the start).
+  if command -v systemctl >/dev/null 2>&1; then
+    for unit in prometheus bird frr; do
+      systemctl disable --now "$unit" >/dev/null 2>&1 || true
+    done
   fi
 fi
 

@@ -172,7 +172,10 @@ function frrNeighbor(n: RouterNeighbor): string[] {
     ` neighbor ${a} remote-as ${n.asn}`,
     ` neighbor ${a} timers connect ${CONNECT_RETRY_S}`,
   ];
-  if (n.password !== undefined) lines.push(` neighbor ${a} password ${n.password}`);
+  if (n.password !== undefined) {
+    if (/\s/.test(n.password)) throw new Error("an FRR password without whitespace");
+    lines.push(` neighbor ${a} password ${n.password}`);
+  }
   if (n.holdTime !== undefined)
     lines.push(` neighbor ${a} timers ${Math.max(1, Math.floor(n.holdTime / 3))} ${n.holdTime}`);
   if (n.bfd !== undefined)

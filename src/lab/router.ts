@@ -84,18 +84,23 @@ async function fib(netns: string, prefix: string): Promise<string[]> {
 
 /** Runs a daemon's processes and stops them once, removing the given run files. */
 class Processes {
-  private refs: ProcessRef[] = [];
+  private refs: (ProcessRef & { name: string })[] = [];
   private stopped = false;
   constructor(private readonly runFiles: readonly string[]) {}
-  add(ref: ProcessRef) {
-    this.refs.push(ref);
+  add(name: string, ref: ProcessRef) {
+    this.refs.push({ name, ...ref });
   }
   async stop(): Promise<void> {
     if (this.stopped) return;
     this.stopped = true;
     // In reverse start order (FRR: bfdd and bgpd before zebra, so zebra removes the routes).
     for (const ref of [...this.refs].reverse()) await terminate(ref, 5_000);
-    await Promise.all(this.runFiles.map((f) => rm(f, { force: true, recursive: true })));
+    // FRR daemons keep a crash-log directory in /var/tmp/frr/<daemon>.<pid> (not movable in
+    // FRR 8) and remove it only on a clean exit.
+    const frrTmp = this.refs.map((r) => join("/var/tmp/frr", `${r.name}.${r.pid}`));
+    await Promise.all(
+      [...this.runFiles, ...frrTmp].map((f) => rm(f, { force: true, recursive: true })),
+    );
   }
 }
 
@@ -128,7 +133,7 @@ async function startBird(opts: RouterOptions): Promise<Router> {
       { name: "bird", bin: "bird", logFile: stdoutLog, tied: opts.tied ?? true, netns: opts.netns },
       ["-f", "-c", conf, "-s", sock, "-P", pid],
     );
-    procs.add(ref);
+    procs.add("bird", ref);
     await waitFor("bird", ref, stdoutLog, START_TIMEOUT_MS, async () => {
       await birdc("show", "status");
       return true;
@@ -238,7 +243,7 @@ async function startFrr(opts: RouterOptions): Promise<Router> {
         },
         args,
       );
-      procs.add(ref);
+      procs.add(name, ref);
       await waitFor(name, ref, out, START_TIMEOUT_MS, () =>
         Promise.resolve(existsSync(join(d, `${name}.vty`)) && existsSync(zserv)),
       );

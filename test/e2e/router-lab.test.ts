@@ -298,9 +298,10 @@ describe.runIf(prereqs("router lab e2e", ["root", "ip", "bird", "vtysh"]))(
           ).toEqual([n2.ipv4, n2.ipv6].sort());
           expect(await router.log()).not.toBe("");
         } finally {
+          // Thawed, they exit cleanly on stop() (FRR then removes its crash-log directories).
           for (const pid of frozen) {
             try {
-              process.kill(pid, "SIGKILL");
+              process.kill(pid, "SIGCONT");
             } catch {
               // already gone
             }
