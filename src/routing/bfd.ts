@@ -9,7 +9,6 @@ import {
   encodeControl,
   openSession,
   step,
-  transmitIntervalUs,
   type BfdState,
   type ControlPacket,
   type DropReason,
@@ -395,7 +394,9 @@ export class BfdPeer {
   async #stop(): Promise<void> {
     const session = this.#session;
     if (session === undefined) return;
-    const intervalUs = transmitIntervalUs(session) ?? session.inEffect.desiredMinTxUs;
+    // Spaced as the profile asks (not by the one-second floor of a session that is not Up),
+    // and never faster than the router's Required Min RX.
+    const intervalUs = Math.max(session.config.desiredMinTxUs, session.remoteMinRxUs);
     const spacingMs = Math.min(Math.max(intervalUs / 1000, 10), ADMIN_DOWN_SPACING_MAX_MS);
     this.#clearTimer();
     const before = session.state;
