@@ -3,9 +3,11 @@ import { openSync } from "node:fs";
 import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { createSocket } from "node:dgram";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
+import { loadAddon } from "../../src/dataplane/native.js";
 import { ip, netnsExec } from "../../src/lab/netns.js";
 import { run, spawnProcess } from "../../src/util/proc.js";
 import { inCI, prereqs } from "../helpers/prereq.js";
@@ -269,5 +271,36 @@ describe.runIf(prereqs("BFD e2e", ["root", "ip"]) && hasBird())("BFD against BIR
       [1, "Control Detection Time Expired"],
     ]);
     p.child.kill("SIGKILL");
+  });
+});
+
+// The native socket under the edge reports the TTL / hop limit each datagram arrived with (on
+// loopback, which does not decrement it), so the endpoint can drop what is not 255.
+describe("the addon's UdpSocket", () => {
+  it.each([4, 6] as const)("IPv%i: reports the TTL a datagram arrived with", async (family) => {
+    const addon = loadAddon();
+    const got: number[] = [];
+    const lo = family === 4 ? "127.0.0.1" : "::1";
+    const socket = new addon.UdpSocket(
+      family,
+      new Uint8Array(family === 4 ? 4 : 16),
+      0,
+      0,
+      (_payload, _src, _srcPort, _dst, _ifindex, ttl) => got.push(ttl),
+      () => undefined,
+    );
+    const client = createSocket(family === 4 ? "udp4" : "udp6");
+    try {
+      await new Promise<void>((resolve) => client.bind(0, lo, resolve));
+      for (const ttl of [254, 255]) {
+        client.setTTL(ttl);
+        await new Promise((resolve) => client.send("x", socket.localPort(), lo, resolve));
+        await vi.waitFor(() => expect(got).toHaveLength(ttl - 253));
+      }
+      expect(got).toEqual([254, 255]);
+    } finally {
+      client.close();
+      socket.close();
+    }
   });
 });
