@@ -121,6 +121,13 @@ export default tseslint.config(
     ["controller", "speaker", "cli", "lab"],
     "adapters and the data plane lie below both programs: they import neither",
   ),
+  // The routing edges (BGP, BFD) run the pure protocol cores over sockets for the speaker: they
+  // use the pure core, src/net, src/util and the addon, never the programs or Kubernetes.
+  boundary(
+    ["src/routing/**/*.ts"],
+    ["speaker", "controller", "cli", "lab", "k8s", "status"],
+    "the routing edges lie below the speaker: pass what they need in",
+  ),
   // `barelb status` only reads the API: it runs on a laptop, without root or the data plane.
   boundary(
     ["src/status/**/*.ts"],

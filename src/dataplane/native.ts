@@ -36,6 +36,15 @@ export interface NativeIcmp6Socket {
   unref(): void;
 }
 
+export interface NativeUdpSocket {
+  /** Sends to `dst` (4 or 16 bytes, the socket's family) and `port`; returns bytes sent. */
+  send(payload: Uint8Array, dst: Uint8Array, port: number): number;
+  localPort(): number;
+  close(): void;
+  ref(): void;
+  unref(): void;
+}
+
 export interface NativeAddon {
   PacketSocket: new (
     ifindex: number,
@@ -56,6 +65,27 @@ export interface NativeAddon {
     ) => void,
     onError: (err: AddonError) => void,
   ) => NativeIcmp6Socket;
+  /**
+   * A UDP socket bound to `address` (all zeros: the wildcard) and `port` (0: the kernel
+   * picks); `ifindex` scopes an IPv6 link-local address, else 0. Sends with TTL / hop limit
+   * 255; each datagram arrives with the TTL or hop limit it had (-1 if unknown) and the
+   * destination address and interface it came in on.
+   */
+  UdpSocket: new (
+    family: 4 | 6,
+    address: Uint8Array,
+    port: number,
+    ifindex: number,
+    onMessage: (
+      payload: Buffer,
+      src: Buffer,
+      srcPort: number,
+      dst: Buffer,
+      ifindex: number,
+      ttl: number,
+    ) => void,
+    onError: (err: AddonError) => void,
+  ) => NativeUdpSocket;
   /** glibc's malloc_trim(0): true if memory went back to the kernel; undefined without glibc. */
   trimMemory(): boolean | undefined;
   napiVersion: number;
