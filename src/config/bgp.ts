@@ -34,7 +34,7 @@ import type {
  * BGP setting and then refuses a config that uses BGP with `BGP_NOT_IMPLEMENTED`. The BGP
  * speaker's work flips this one constant.
  */
-export const BGP_MODE_AVAILABLE = false;
+export const BGP_MODE_AVAILABLE = true;
 
 export const BGP_NOT_IMPLEMENTED =
   "BGP mode is not implemented yet in this version of barelb (the BGP settings were checked " +
