@@ -161,10 +161,7 @@ export function bgpAdvertisers(
 }
 
 /** The BGP pool named `name`, or undefined (no such pool, or a layer-2 one). */
-export function bgpPool(
-  config: Pick<Config, "pools">,
-  name: string | undefined,
-): Pool | undefined {
+export function bgpPool(config: Pick<Config, "pools">, name: string | undefined): Pool | undefined {
   if (name === undefined) return undefined;
   const pool = config.pools.find((p) => p.name === name);
   return pool?.protocol === "bgp" ? pool : undefined;
@@ -198,15 +195,13 @@ function nodeRoutes(input: BgpPlanInput): BgpRoute[] {
         (a.value < b.value ? -1 : a.value > b.value ? 1 : 0) ||
         a.length - b.length,
     )
-    .map(
-      (r): BgpRoute => ({
-        prefix: `${formatIPValue(r.family, r.value)}/${r.length}`,
-        family: r.family,
-        ...(r.localPref === undefined ? {} : { localPref: r.localPref }),
-        communities: r.communities,
-        largeCommunities: r.large,
-      }),
-    );
+    .map((r): BgpRoute => ({
+      prefix: `${formatIPValue(r.family, r.value)}/${r.length}`,
+      family: r.family,
+      ...(r.localPref === undefined ? {} : { localPref: r.localPref }),
+      communities: r.communities,
+      largeCommunities: r.large,
+    }));
 }
 
 /** The network of `value` at `length` bits (host bits cleared). */
