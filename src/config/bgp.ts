@@ -14,7 +14,7 @@
  * - an aggregation length may not be shorter than the shortest prefix that any one
  *   `addresses` entry of its family summarises to (a range counts as its CIDRs).
  *
- * barelb's speaker does not speak BGP yet: `BGP_MODE_AVAILABLE` gates the whole mode.
+ * `BGP_MODE_AVAILABLE` gates the whole mode (on).
  */
 import { familyBits, formatIP, parseIP, type IP, type IPFamily } from "../net/ip.js";
 import { describeValue, typeName } from "./errors.js";
@@ -30,11 +30,11 @@ import type {
 } from "./types.js";
 
 /**
- * Whether barelb's speaker can announce BGP pools. While false, `parseConfig` checks every
- * BGP setting and then refuses a config that uses BGP with `BGP_NOT_IMPLEMENTED`. The BGP
- * speaker's work flips this one constant.
+ * Whether barelb's speaker can announce BGP pools (it can). Were it false, `parseConfig` would
+ * check every BGP setting and then refuse a config that uses BGP with `BGP_NOT_IMPLEMENTED`;
+ * `ParseOptions.bgpAvailable` still closes the gate for one parse (tests).
  */
-export const BGP_MODE_AVAILABLE = false;
+export const BGP_MODE_AVAILABLE = true;
 
 export const BGP_NOT_IMPLEMENTED =
   "BGP mode is not implemented yet in this version of barelb (the BGP settings were checked " +

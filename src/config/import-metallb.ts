@@ -23,12 +23,20 @@
  *   the advertisements selecting it; none = every interface); barelb's belong to the pool.
  *   Exact when every advertisement of the pool lists the same interfaces; otherwise the pool
  *   gets their union, on every node it may be announced from, with a warning.
- * - A pool no advertisement covers is not announced by MetalLB at all (or only by BGP);
- *   barelb announces every pool with layer2: kept, so its Services keep their IPs, with a
- *   warning.
- * - BGP (peers, advertisements, BFD profiles, communities), `namespaceSelectors`, an
- *   advertisement's `serviceSelectors` / `preferredNodeSelectors`, unknown kinds and fields:
- *   not imported, each with a warning.
+ * - A pool no advertisement covers is not announced by MetalLB at all; barelb announces every
+ *   pool: kept as layer2, so its Services keep their IPs, with a warning.
+ * - BGP maps to MetalLB v0.12's own form. A BGPPeer is a `peers` entry (every field of v0.12;
+ *   a `passwordSecret` is named, as barelb reads no Secret), a BFDProfile a `bfd-profiles`
+ *   entry, a Community's entries `bgp-communities`. A pool covered by BGPAdvertisements and no
+ *   L2Advertisement gets `protocol: bgp` with one `bgp-advertisements` entry per
+ *   advertisement (aggregation lengths, local preference, communities); their node selectors
+ *   become the pool's, as for layer 2. A pool covered by both kinds stays layer2, with a
+ *   warning: a barelb pool has one protocol, and layer 2 is the one that keeps its IPs
+ *   reachable from the nodes' LAN (the router included, when it is on that LAN). The legacy
+ *   ConfigMap's and the AddressPool kind's BGP parts are copied as they are.
+ * - CRD-only BGP fields (an advertisement's `peers`, a peer's `vrf`, `dynamicASN`, ...),
+ *   `namespaceSelectors`, an L2Advertisement's `serviceSelectors` / `preferredNodeSelectors`,
+ *   unknown kinds and fields: not imported, each with a warning.
  *
  * The result is checked with `parseConfig`, the parser the controller and the speaker use.
  */
@@ -97,8 +105,8 @@ interface Source {
   readonly text?: string;
 }
 
-/** Where a comment goes: above a pool (or one of its keys), or at the top of the config. */
-type Place = { pool: string; key?: string } | "top";
+/** Where a comment goes: above a pool (or one of its keys), above a peer, or at the top. */
+type Place = { pool: string; key?: string } | { peer: number } | "top";
 
 /** A pool on its way out: barelb keys in output order, comments by place. */
 interface Draft {
@@ -107,8 +115,6 @@ interface Draft {
   readonly keys: Obj;
   /** The protocol MetalLB gives it without advertisements (legacy ConfigMap, AddressPool). */
   readonly fixedProtocol?: "layer2" | "bgp";
-  /** Where that protocol is written, for the warning about bgp. */
-  readonly protocolField?: string;
   readonly labels: Readonly<Record<string, string>>;
 }
 
@@ -126,9 +132,23 @@ interface BgpAd {
   readonly src: Source;
   readonly pools: readonly string[];
   readonly poolSelectors: readonly LabelSelector[];
+  /** Undefined when a selector cannot be read (the advertisement is then left out). */
+  readonly nodeSelectors: readonly LabelSelector[] | undefined;
+  /** The v0.12 `bgp-advertisements` entry. */
+  readonly advertisement: Obj;
+  /** `spec.peers`: the BGPPeers it is limited to (empty: every peer). */
+  readonly peers: readonly string[];
 }
 
-const NO_BGP = "not supported: barelb has no BGP yet; not imported";
+/** The BGP parts of the output, in v0.12's form: top-level keys beside `address-pools`. */
+interface BgpTop {
+  /** `peers` entries, each with the object it came from. */
+  readonly peers: { from: string; keys: Obj }[];
+  readonly communities: Map<string, { value: unknown; from: string }>;
+  readonly bfdProfiles: { from: string; keys: Obj }[];
+  /** BGPPeer names (CRDs), for an advertisement's `spec.peers`. */
+  readonly peerNames: string[];
+}
 
 class Findings {
   readonly errors: string[] = [];
@@ -153,7 +173,13 @@ class Findings {
   /** A comment only (no warning): where a pool came from. */
   note(place: Place, text: string) {
     const k =
-      place === "top" ? "" : place.key === undefined ? place.pool : `${place.pool}\0${place.key}`;
+      place === "top"
+        ? ""
+        : "peer" in place
+          ? `\0peer${place.peer}`
+          : place.key === undefined
+            ? place.pool
+            : `${place.pool}\0${place.key}`;
     const list = this.comments.get(k) ?? [];
     if (!list.includes(text)) list.push(text);
     this.comments.set(k, list);
@@ -413,23 +439,44 @@ function poolFromAddressPool(src: Source, f: Findings): Draft {
     here,
   );
   const keys = commonPoolKeys(src.name, spec);
-  if (spec.bgpAdvertisements !== undefined) f.warn(src.ref, "spec.bgpAdvertisements", NO_BGP, here);
+  if (spec.protocol === "bgp") {
+    keys.protocol = "bgp";
+    if (Array.isArray(spec.bgpAdvertisements)) {
+      keys["bgp-advertisements"] = (spec.bgpAdvertisements as unknown[]).map((ad, i) =>
+        isMap(ad)
+          ? advertisementKeys(ad, src, `spec.bgpAdvertisements[${i}].`, AD_FIELDS, f, here)
+          : ad,
+      );
+    } else if (spec.bgpAdvertisements !== undefined) {
+      keys["bgp-advertisements"] = spec.bgpAdvertisements;
+    }
+  } else if (spec.bgpAdvertisements !== undefined) {
+    // Left for the parser to refuse, as MetalLB does.
+    keys["bgp-advertisements"] = spec.bgpAdvertisements;
+  }
   return {
     name: src.name,
     from: src.ref,
     keys,
     fixedProtocol: spec.protocol === "bgp" ? "bgp" : "layer2",
-    protocolField: "spec.protocol",
     labels: src.labels,
   };
 }
 
-/** The pools of a MetalLB v0.12 config, BGP parts left out with warnings. */
-function poolsFromLegacy(src: Source, root: Obj, f: Findings): Draft[] {
-  for (const key of Object.keys(root)) {
+/** The pools of a MetalLB v0.12 config; its BGP parts go to `top` as they are. */
+function poolsFromLegacy(src: Source, root: Obj, top: BgpTop, f: Findings): Draft[] {
+  for (const [key, value] of Object.entries(root)) {
     if (key === "address-pools") continue;
-    if (key === "peers" || key === "bgp-communities") f.warn(src.ref, key, NO_BGP);
-    else f.warn(src.ref, key, "unknown key; not imported");
+    if (key === "peers") {
+      const list = Array.isArray(value) ? (value as unknown[]) : [value];
+      for (const p of list) top.peers.push({ from: src.ref, keys: isMap(p) ? p : { value: p } });
+    } else if (key === "bfd-profiles") {
+      const list = Array.isArray(value) ? (value as unknown[]) : [value];
+      for (const p of list)
+        top.bfdProfiles.push({ from: src.ref, keys: isMap(p) ? p : { value: p } });
+    } else if (key === "bgp-communities" && isMap(value)) {
+      for (const [name, v] of Object.entries(value)) addCommunity(top, name, v, src.ref, f);
+    } else f.warn(src.ref, key, "unknown key; not imported");
   }
   const pools = Array.isArray(root["address-pools"]) ? (root["address-pools"] as unknown[]) : [];
   const out: Draft[] = [];
@@ -438,22 +485,13 @@ function poolsFromLegacy(src: Source, root: Obj, f: Findings): Draft[] {
       f.errors.push(`${src.ref}: address-pools[${i}]: a pool must be a map with a name`);
       return;
     }
-    const keys: Obj = {};
-    for (const [k, v] of Object.entries(raw)) {
-      if (k === "bgp-advertisements") {
-        f.warn(src.ref, `address-pools[${i}].${k}`, NO_BGP, [{ pool: raw.name }]);
-      } else {
-        keys[k] = v;
-      }
-    }
-    // Left as written unless bgp, so that the parser reports a missing or unknown protocol.
-    if (raw.protocol === "bgp") keys.protocol = "layer2";
+    // As written: the parser reports a missing or unknown protocol.
+    const keys: Obj = { ...raw };
     out.push({
       name: raw.name,
       from: src.ref,
       keys,
       fixedProtocol: raw.protocol === "bgp" ? "bgp" : "layer2",
-      protocolField: `address-pools[${i}].protocol`,
       labels: {},
     });
   });
@@ -484,15 +522,185 @@ function readL2Ad(src: Source, f: Findings): L2Ad {
   };
 }
 
+/** BGPAdvertisement fields that make the v0.12 advertisement (camelCase → kebab-case). */
+const AD_FIELDS: Readonly<Record<string, string>> = {
+  aggregationLength: "aggregation-length",
+  aggregationLengthV6: "aggregation-length-v6",
+  localPref: "localpref",
+  communities: "communities",
+};
+/** A v0.12 `bgp-advertisements` entry from a CRD's camelCase fields; others are named. */
+function advertisementKeys(
+  spec: Obj,
+  src: Source,
+  prefix: string,
+  fields: Readonly<Record<string, string>>,
+  f: Findings,
+  places: Place[],
+  skip: readonly string[] = [],
+): Obj {
+  const out: Obj = {};
+  for (const [k, v] of Object.entries(spec)) {
+    if (skip.includes(k)) continue;
+    const to = fields[k];
+    if (to === undefined) {
+      f.warn(src.ref, `${prefix}${k}`, "unknown field; not imported", places);
+    } else if (v !== undefined && v !== null) {
+      out[to] = v;
+    }
+  }
+  return out;
+}
+
 function readBgpAd(src: Source, f: Findings): BgpAd {
   const spec = isMap(src.raw.spec) ? src.raw.spec : {};
-  f.warn(src.ref, undefined, NO_BGP);
+  const advertisement = advertisementKeys(
+    spec,
+    src,
+    "spec.",
+    AD_FIELDS,
+    f,
+    ["top"],
+    ["ipAddressPools", "ipAddressPoolSelectors", "nodeSelectors", "peers"],
+  );
   return {
     src,
     pools: stringList(spec.ipAddressPools),
     poolSelectors:
       selectors(spec.ipAddressPoolSelectors, src, "spec.ipAddressPoolSelectors", f, ["top"]) ?? [],
+    nodeSelectors: selectors(spec.nodeSelectors, src, "spec.nodeSelectors", f, ["top"]),
+    advertisement,
+    peers: stringList(spec.peers),
   };
+}
+
+/** BGPPeer fields and their v0.12 `peers` keys. */
+const PEER_FIELDS: Readonly<Record<string, string>> = {
+  myASN: "my-asn",
+  peerASN: "peer-asn",
+  peerAddress: "peer-address",
+  peerPort: "peer-port",
+  sourceAddress: "source-address",
+  holdTime: "hold-time",
+  keepaliveTime: "keepalive-time",
+  routerID: "router-id",
+  password: "password",
+  bfdProfile: "bfd-profile",
+  ebgpMultiHop: "ebgp-multihop",
+};
+
+/** BGPPeer fields of later MetalLB versions that v0.12's form cannot say, and what follows. */
+const PEER_UNSUPPORTED: Readonly<Record<string, string>> = {
+  vrf: "not supported: barelb's sessions use the node's default routing table; imported without it",
+  connectTime: "not supported: barelb retries connecting on its own schedule; imported without it",
+  enableGracefulRestart:
+    "not supported: barelb does not do BGP graceful restart; imported without it",
+  disableMP:
+    "not supported: barelb sends each family in its own multiprotocol attributes; imported without it",
+  dualStackAddressFamily:
+    "not supported: a session carries the family of its peer-address only; imported without it",
+  interface: "not supported: barelb peers with an address (peer-address), not an interface",
+  dynamicASN: "not supported: write the router's AS number as peer-asn",
+};
+
+/** A BGPPeer as a v0.12 `peers` entry. */
+function peerFromBGPPeer(src: Source, top: BgpTop, f: Findings): void {
+  const spec = isMap(src.raw.spec) ? src.raw.spec : {};
+  const index = top.peers.length;
+  const here: Place[] = [{ peer: index }];
+  const keys: Obj = {};
+  for (const [k, v] of Object.entries(spec)) {
+    const to = PEER_FIELDS[k];
+    if (to !== undefined) {
+      if (v !== undefined && v !== null && v !== "") keys[to] = v;
+    } else if (k === "nodeSelectors") {
+      const sel = selectors(v, src, "spec.nodeSelectors", f, ["top"]);
+      if (sel === undefined) {
+        // Without its selectors the peer would be opened from every node: left out instead.
+        f.warn(src.ref, "spec.nodeSelectors", "cannot be expressed; this peer is left out");
+        return;
+      }
+      if (sel.length > 0) keys["node-selectors"] = sel.map(v012Selector);
+    } else if (k === "passwordSecret") {
+      const ref = isMap(v) ? v : {};
+      const name = typeof ref.name === "string" ? ref.name : "";
+      if (name === "") continue;
+      const ns = typeof ref.namespace === "string" ? ref.namespace : (src.namespace ?? "");
+      f.warn(
+        src.ref,
+        "spec.passwordSecret",
+        `barelb reads no Secret: write the "password" key of Secret ${ns === "" ? "" : `${ns}/`}${name} ` +
+          "as password here (as it stands, the session has no TCP MD5 key and the router refuses it)",
+        here,
+      );
+    } else if (PEER_UNSUPPORTED[k] !== undefined) {
+      if (v === undefined || v === null || v === "" || v === false) continue;
+      f.warn(src.ref, `spec.${k}`, PEER_UNSUPPORTED[k], here);
+    } else {
+      f.warn(src.ref, `spec.${k}`, "unknown field; not imported", here);
+    }
+  }
+  top.peers.push({ from: src.ref, keys });
+  top.peerNames.push(src.name);
+}
+
+/** A selector in v0.12's peer spelling: match-labels, match-expressions. */
+function v012Selector(s: LabelSelector): Obj {
+  const out: Obj = {};
+  const k8s = selectorYaml(s);
+  if (k8s.matchLabels !== undefined) out["match-labels"] = k8s.matchLabels;
+  if (k8s.matchExpressions !== undefined) out["match-expressions"] = k8s.matchExpressions;
+  return out;
+}
+
+/** BFDProfile fields and their v0.12 `bfd-profiles` keys. */
+const BFD_FIELDS: Readonly<Record<string, string>> = {
+  receiveInterval: "receive-interval",
+  transmitInterval: "transmit-interval",
+  detectMultiplier: "detect-multiplier",
+  echoInterval: "echo-interval",
+  echoMode: "echo-mode",
+  passiveMode: "passive-mode",
+  minimumTtl: "minimum-ttl",
+};
+
+function bfdFromBFDProfile(src: Source, top: BgpTop, f: Findings): void {
+  const spec = isMap(src.raw.spec) ? src.raw.spec : {};
+  const keys: Obj = { name: src.name };
+  for (const [k, v] of Object.entries(spec)) {
+    const to = BFD_FIELDS[k];
+    if (to === undefined) f.warn(src.ref, `spec.${k}`, "unknown field; not imported");
+    else if (v !== undefined && v !== null) keys[to] = v;
+  }
+  top.bfdProfiles.push({ from: src.ref, keys });
+}
+
+function communitiesFromCommunity(src: Source, top: BgpTop, f: Findings): void {
+  const spec = isMap(src.raw.spec) ? src.raw.spec : {};
+  for (const k of Object.keys(spec))
+    if (k !== "communities") f.warn(src.ref, `spec.${k}`, "unknown field; not imported");
+  const list = Array.isArray(spec.communities) ? (spec.communities as unknown[]) : [];
+  list.forEach((c, i) => {
+    if (!isMap(c) || typeof c.name !== "string") {
+      f.warn(src.ref, `spec.communities[${i}]`, "needs a name and a value; not imported");
+      return;
+    }
+    addCommunity(top, c.name, c.value, src.ref, f);
+  });
+}
+
+function addCommunity(top: BgpTop, name: string, value: unknown, from: string, f: Findings) {
+  const have = top.communities.get(name);
+  if (have === undefined) {
+    top.communities.set(name, { value, from });
+  } else if (have.value !== value) {
+    f.warn(
+      from,
+      `communities ${name}`,
+      `${JSON.stringify(value)} differs from ${JSON.stringify(have.value)} in ${have.from}; ` +
+        "the first is imported",
+    );
+  }
 }
 
 /** Whether an advertisement covers a pool (by name, by label, or all when it names none). */
@@ -509,7 +717,13 @@ function sameSet(a: readonly string[], b: readonly string[]): boolean {
 }
 
 /** Sets a CRD pool's node-selectors and interfaces from the advertisements covering it. */
-function announce(pool: Draft, l2: readonly L2Ad[], bgp: readonly BgpAd[], f: Findings) {
+function announce(
+  pool: Draft,
+  l2: readonly L2Ad[],
+  bgp: readonly BgpAd[],
+  top: BgpTop,
+  f: Findings,
+) {
   const here: Place[] = [{ pool: pool.name }];
   const ads = l2.filter((ad) => covers(ad, pool));
   const usable = ads.filter((ad) => ad.nodeSelectors !== undefined);
@@ -526,35 +740,33 @@ function announce(pool: Draft, l2: readonly L2Ad[], bgp: readonly BgpAd[], f: Fi
   if (ads.length > 0)
     f.note({ pool: pool.name }, `announced per ${ads.map((a) => a.src.ref).join(", ")}`);
   const viaBgp = bgp.filter((ad) => covers(ad, pool));
+  if (usable.length === 0 && viaBgp.length > 0) {
+    advertise(pool, viaBgp, top, f);
+    return;
+  }
   if (usable.length === 0) {
-    const reason =
-      viaBgp.length > 0
-        ? `MetalLB announces it with BGP only (${viaBgp.map((a) => a.src.ref).join(", ")}); barelb ` +
-          "has no BGP yet and announces it with layer2 (ARP/NDP), which reaches its addresses only " +
-          "from the nodes' own LAN"
-        : "no L2Advertisement or BGPAdvertisement covers it, so MetalLB assigns its addresses but " +
-          "does not announce them; barelb announces every pool with layer2 (remove the pool, or " +
-          "limit it with node-selectors, if these addresses must not be announced)";
-    f.warn(pool.from, undefined, reason, here);
+    f.warn(
+      pool.from,
+      undefined,
+      "no L2Advertisement or BGPAdvertisement covers it, so MetalLB assigns its addresses but " +
+        "does not announce them; barelb announces every pool (remove the pool, or limit it " +
+        "with node-selectors, if these addresses must not be announced)",
+      here,
+    );
     return;
   }
   if (viaBgp.length > 0) {
-    f.note(
-      { pool: pool.name },
-      `also announced with BGP in MetalLB (${viaBgp.map((a) => a.src.ref).join(", ")}): not imported`,
+    f.warn(
+      pool.from,
+      undefined,
+      `MetalLB announces it with layer2 and with BGP (${viaBgp.map((a) => a.src.ref).join(", ")}); ` +
+        "a barelb pool has one protocol: imported as layer2, which keeps its addresses reachable " +
+        "from the nodes' LAN (for BGP instead, set protocol: bgp and bgp-advertisements, and " +
+        "drop interfaces)",
+      here,
     );
   }
-  // node-selectors: the union; an advertisement without selectors selects every node.
-  const everyNode = usable.some((ad) => (ad.nodeSelectors ?? []).length === 0);
-  if (!everyNode) {
-    const union: LabelSelector[] = [];
-    for (const ad of usable) {
-      for (const s of ad.nodeSelectors ?? []) {
-        if (!union.some((u) => selectorKey(u) === selectorKey(s))) union.push(s);
-      }
-    }
-    pool.keys["node-selectors"] = union.map(selectorYaml);
-  }
+  setNodeSelectors(pool, usable);
   // interfaces: exact when they agree, or when one advertisement covers every node on every
   // interface (it is a superset of the others); else their union, with a warning.
   const sets = usable.map((ad) => ad.interfaces);
@@ -587,12 +799,81 @@ function announce(pool: Draft, l2: readonly L2Ad[], bgp: readonly BgpAd[], f: Fi
   }
 }
 
+/**
+ * node-selectors: the union of the advertisements'; an advertisement without selectors selects
+ * every node, and then the pool has none.
+ */
+function setNodeSelectors(
+  pool: Draft,
+  ads: readonly { nodeSelectors: readonly LabelSelector[] | undefined }[],
+) {
+  const everyNode = ads.some((ad) => (ad.nodeSelectors ?? []).length === 0);
+  if (everyNode) return;
+  const union: LabelSelector[] = [];
+  for (const ad of ads) {
+    for (const s of ad.nodeSelectors ?? []) {
+      if (!union.some((u) => selectorKey(u) === selectorKey(s))) union.push(s);
+    }
+  }
+  pool.keys["node-selectors"] = union.map(selectorYaml);
+}
+
+/** A pool MetalLB announces with BGP only: `protocol: bgp`, one entry per advertisement. */
+function advertise(pool: Draft, ads: readonly BgpAd[], top: BgpTop, f: Findings) {
+  const here: Place[] = [{ pool: pool.name }];
+  const usable = ads.filter((ad) => ad.nodeSelectors !== undefined);
+  for (const ad of ads) {
+    if (ad.nodeSelectors === undefined) {
+      f.warn(
+        ad.src.ref,
+        "spec.nodeSelectors",
+        "cannot be expressed; this advertisement is left out",
+        here,
+      );
+    }
+  }
+  pool.keys.protocol = "bgp";
+  f.note({ pool: pool.name }, `advertised per ${ads.map((a) => a.src.ref).join(", ")}`);
+  if (usable.length === 0) return;
+  pool.keys["bgp-advertisements"] = usable.map((ad) => ({ ...ad.advertisement }));
+  setNodeSelectors(pool, usable);
+  const keys = usable.map((ad) => JSON.stringify(ad.nodeSelectors?.map(selectorKey) ?? []));
+  if (new Set(keys).size > 1) {
+    f.warn(
+      pool.from,
+      undefined,
+      "its BGPAdvertisements select different nodes; barelb's node-selectors belong to the pool: " +
+        "every node any of them selects sends every advertisement",
+      here,
+    );
+  }
+  for (const ad of usable) {
+    const limited = ad.peers.filter((p) => top.peerNames.includes(p));
+    if (ad.peers.length > 0 && !top.peerNames.every((p) => limited.includes(p))) {
+      f.warn(
+        ad.src.ref,
+        "spec.peers",
+        "not supported: barelb sends a BGP pool's routes to every peer of the node; imported as if absent",
+        here,
+      );
+    }
+  }
+}
+
 /** The config text: pools in input order, comments at their places. */
-function render(drafts: readonly Draft[], f: Findings): string {
-  const doc = new Document({ "address-pools": drafts.map((d) => orderKeys(d.keys)) });
+function render(drafts: readonly Draft[], top: BgpTop, f: Findings): string {
+  const root: Obj = {};
+  if (top.peers.length > 0) root.peers = top.peers.map((p) => orderPeerKeys(p.keys));
+  if (top.communities.size > 0)
+    root["bgp-communities"] = Object.fromEntries(
+      [...top.communities].map(([name, c]) => [name, c.value]),
+    );
+  if (top.bfdProfiles.length > 0) root["bfd-profiles"] = top.bfdProfiles.map((p) => p.keys);
+  root["address-pools"] = drafts.map((d) => orderKeys(d.keys));
+  const doc = new Document(root);
   const wrap = (lines: readonly string[]) => lines.map((l) => ` ${l}`).join("\n");
-  const top = f.comments.get("");
-  if (top !== undefined) doc.commentBefore = wrap(top);
+  const heading = f.comments.get("");
+  if (heading !== undefined) doc.commentBefore = wrap(heading);
   const seq = doc.get("address-pools", true) as YAMLSeq<YAMLMap>;
   drafts.forEach((d, i) => {
     const item = seq.items[i];
@@ -605,11 +886,26 @@ function render(drafts: readonly Draft[], f: Findings): string {
       if (notes !== undefined) key.commentBefore = wrap(notes);
     }
   });
+  const peers = top.peers.length > 0 ? (doc.get("peers", true) as YAMLSeq<YAMLMap>) : undefined;
+  top.peers.forEach((p, i) => {
+    const item = peers?.items[i];
+    if (item === undefined) return;
+    item.commentBefore = wrap([`from ${p.from}`, ...(f.comments.get(`\0peer${i}`) ?? [])]);
+  });
   return doc.toString({ lineWidth: 0 });
 }
 
 /** A pool's keys in the order barelb's docs write them. */
 const KEY_ORDER: readonly string[] = POOL_KEYS;
+
+/** A peer's keys in the order of v0.12's documentation. */
+function orderPeerKeys(keys: Obj): Obj {
+  const order = ["peer-address", "peer-asn", "my-asn", ...Object.values(PEER_FIELDS)];
+  const out: Obj = {};
+  for (const k of order) if (k in keys) out[k] = keys[k];
+  for (const [k, v] of Object.entries(keys)) if (!(k in out)) out[k] = v;
+  return out;
+}
 
 function orderKeys(keys: Obj): Obj {
   const out: Obj = {};
@@ -660,12 +956,13 @@ export function importMetallb(inputs: readonly ImportInput[]): ImportResult {
   const drafts: Draft[] = [];
   const l2: L2Ad[] = [];
   const bgp: BgpAd[] = [];
+  const top: BgpTop = { peers: [], communities: new Map(), bfdProfiles: [], peerNames: [] };
   const namespaces = new Set<string>();
   for (const src of objects) {
     if (src.namespace !== undefined && src.kind !== "") namespaces.add(src.namespace);
     switch (src.kind) {
       case "":
-        drafts.push(...poolsFromLegacy(src, src.raw, f));
+        drafts.push(...poolsFromLegacy(src, src.raw, top, f));
         break;
       case "IPAddressPool":
         drafts.push(poolFromIPAddressPool(src, f));
@@ -680,9 +977,13 @@ export function importMetallb(inputs: readonly ImportInput[]): ImportResult {
         bgp.push(readBgpAd(src, f));
         break;
       case "BGPPeer":
+        peerFromBGPPeer(src, top, f);
+        break;
       case "BFDProfile":
+        bfdFromBFDProfile(src, top, f);
+        break;
       case "Community":
-        f.warn(src.ref, undefined, NO_BGP);
+        communitiesFromCommunity(src, top, f);
         break;
       case "ConfigMap": {
         const text = legacyText(src);
@@ -695,7 +996,7 @@ export function importMetallb(inputs: readonly ImportInput[]): ImportResult {
           break;
         }
         const root = parseLegacy(text, src, f);
-        if (root !== undefined) drafts.push(...poolsFromLegacy(src, root, f));
+        if (root !== undefined) drafts.push(...poolsFromLegacy(src, root, top, f));
         break;
       }
       default:
@@ -721,26 +1022,25 @@ export function importMetallb(inputs: readonly ImportInput[]): ImportResult {
       }
     }
   }
-  for (const d of drafts) {
-    if (d.fixedProtocol === undefined) {
-      announce(d, l2, bgp, f);
-    } else if (d.fixedProtocol === "bgp") {
-      f.warn(
-        d.from,
-        d.protocolField,
-        "bgp: not supported: barelb has no BGP yet; imported as layer2 (ARP/NDP), which reaches " +
-          "its addresses only from the nodes' own LAN",
-        [{ pool: d.name }],
-      );
+  for (const ad of bgp) {
+    for (const name of ad.peers) {
+      if (!top.peerNames.includes(name)) {
+        f.warn(
+          ad.src.ref,
+          "spec.peers",
+          `names ${JSON.stringify(name)}, which is not in the input`,
+        );
+      }
     }
   }
+  for (const d of drafts) if (d.fixedProtocol === undefined) announce(d, l2, bgp, top, f);
   if (l2.length > 0 && drafts.every((d) => d.fixedProtocol !== undefined)) {
     for (const ad of l2)
       f.warn(ad.src.ref, undefined, "applies to IPAddressPools only; none in the input");
   }
   if (f.errors.length > 0) return { ok: false, errors: f.errors, warnings: f.warnings };
 
-  const config = render(drafts, f);
+  const config = render(drafts, top, f);
   const parsed = parseConfig(config);
   if (!parsed.ok) {
     return {

@@ -7,7 +7,7 @@
  * ```yaml
  * address-pools:
  * - name: default              # required, unique, non-empty
- *   protocol: layer2           # required: layer2, or bgp (checked, then refused: see bgp.ts)
+ *   protocol: layer2           # required: layer2, or bgp (its settings: see bgp.ts)
  *   addresses:                 # required, non-empty: CIDR, start-end range or single IP
  *   - 192.168.3.100-192.168.3.200
  *   - 2001:db8:1::/120
@@ -31,8 +31,8 @@
  * - a CIDR with host bits set is widened to its network like Go's `net.ParseCIDR` does
  *   (`192.168.1.5/24` → `192.168.1.0/24`), with a warning;
  * - MetalLB's BGP settings (`peers`, `bgp-communities`, `bfd-profiles`, a pool's
- *   `protocol: bgp` and `bgp-advertisements`) are parsed and checked by `bgp.ts`; while
- *   `BGP_MODE_AVAILABLE` is false a config that uses them is then refused with one error.
+ *   `protocol: bgp` and `bgp-advertisements`) are parsed and checked by `bgp.ts` (a build
+ *   with `BGP_MODE_AVAILABLE` false would then refuse a config that uses them with one error).
  */
 import { parseAllDocuments } from "yaml";
 

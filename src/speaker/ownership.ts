@@ -1,7 +1,7 @@
 import type { V1Service } from "@kubernetes/client-node";
 import type { Ownership } from "../dataplane/index.js";
 import { elect, type ElectedOwner, type NodeFacts } from "./election.js";
-import type { AnnouncedIP } from "./world.js";
+import { layer2IPs, type AnnouncedIP } from "./world.js";
 
 /**
  * One step of the speaker's decision, pure: from the IPs to announce, the Nodes, the live
@@ -36,13 +36,14 @@ export interface OwnershipStep {
   gained: string[];
   /** Announced before and not now, with the node that announces each now (null: none). */
   lost: { ip: string; owner: string | null }[];
-  /** The election's result for every IP, whoever won it. */
+  /** The election's result for every layer-2 IP (not those of BGP pools), whoever won it. */
   elected: Map<string, ElectedOwner>;
 }
 
 export function ownershipStep(input: OwnershipInput): OwnershipStep {
   const { self, ips, previous } = input;
-  const elected = elect(ips.values(), input.nodes, input.members);
+  // BGP pools' IPs are advertised by every eligible node, never answered for over ARP/NDP.
+  const elected = elect(layer2IPs(ips.values()), input.nodes, input.members);
   const owned = new Map<string, Ownership>();
   if (!input.quiet) {
     for (const [ip, o] of elected) {

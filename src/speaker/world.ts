@@ -171,6 +171,11 @@ export interface AnnouncedIP extends IPFacts {
   /** The pool's `interfaces`: where to announce; empty = every usable interface. */
   readonly interfaces: readonly string[];
   readonly pool: string | undefined;
+  /**
+   * How the IP is announced: its pool's protocol. `bgp` IPs are advertised by every eligible
+   * node (bgp-routes.ts) and never answered for over ARP/NDP; an IP in no pool counts as layer 2.
+   */
+  readonly protocol: "layer2" | "bgp";
   /** The Services holding the IP. */
   readonly holders: readonly V1Service[];
 }
@@ -222,8 +227,14 @@ export function announcedIPs(
       nodeSelectors: e.pool?.nodeSelectors ?? [],
       interfaces: e.pool?.interfaces ?? [],
       pool: e.pool?.name,
+      protocol: e.pool?.protocol ?? "layer2",
       holders: e.holders,
     });
   }
   return out;
+}
+
+/** The IPs that layer 2 announces (ARP/NDP from one elected node): those not in a BGP pool. */
+export function* layer2IPs(ips: Iterable<AnnouncedIP>): Generator<AnnouncedIP> {
+  for (const ip of ips) if (ip.protocol !== "bgp") yield ip;
 }

@@ -14,7 +14,14 @@ import type { EventTarget, EventType } from "../k8s/events.js";
 import { microTimeMillis, type LeaseJson } from "../k8s/microtime.js";
 import { familyName } from "../net/ip.js";
 import { elect, ineligibility, type ElectedOwner, type NodeFacts } from "../speaker/election.js";
-import { announcedIPs, endpointSummaries, nodeFacts, type AnnouncedIP } from "../speaker/world.js";
+import {
+  announcedIPs,
+  endpointSummaries,
+  layer2IPs,
+  nodeFacts,
+  type AnnouncedIP,
+} from "../speaker/world.js";
+import { bgpAdvertisers, bgpIneligibility, peerSelects } from "../speaker/bgp-routes.js";
 import {
   ANNOUNCED_CONDITION,
   familyOf,
@@ -43,7 +50,9 @@ export interface NodeWarning {
  * controller's own rules (`ServiceController`, with a writer that only records) over the same
  * Services and config; who should announce an IP comes from the speakers' own election over
  * the speakers the Leases show live; who does announce comes from the condition the
- * announcing node wrote on the Service.
+ * announcing node wrote on the Service. An IP of a BGP pool is advertised by every eligible
+ * node that a peer selects: those are computed by the speakers' own rules (bgp-routes.ts), as
+ * whether their sessions are up is not in the API.
  */
 
 export const CONTROLLER_LEASE = "barelb-controller";
@@ -90,7 +99,10 @@ export interface StatusReport {
     name: string;
     ips: string[];
     pool: string | null;
+    /** Layer 2: the node that says it answers ARP/NDP for each IP. */
     announcedBy: { ip: string; node: string; interfaces: string[] }[];
+    /** BGP: the nodes that advertise each IP of a BGP pool to their peers (by the rules). */
+    advertisedBy: { ip: string; nodes: string[] }[];
     reason: string | null;
   }[];
   nodes: { name: string; state: NodeState; reason: string | null; warnings: NodeWarning[] }[];
@@ -146,13 +158,15 @@ export async function explain(s: StatusSnapshot): Promise<StatusReport> {
     config.config === null
       ? new Map<string, AnnouncedIP>()
       : announcedIPs(handled, endpointSummaries(s.slices), config.config, s.lbClass);
-  const elected = elect(ips.values(), nodeMap, live);
+  // Layer 2 elects one node per IP; a BGP pool's IPs are advertised by every eligible node.
+  const elected = elect(layer2IPs(ips.values()), nodeMap, live);
 
   const services: StatusReport["services"] = handled.map((svc) => {
     const key = serviceKey(svc);
     const held = statusIPs(svc);
     const reasons: string[] = [];
     const announcedBy: StatusReport["services"][number]["announcedBy"] = [];
+    const advertisedBy: StatusReport["services"][number]["advertisedBy"] = [];
     const foreign = s.foreign.get(key);
     if (foreign !== undefined) {
       reasons.push(foreign);
@@ -163,6 +177,16 @@ export async function explain(s: StatusSnapshot): Promise<StatusReport> {
       reasons.push(pendingReason(key, config, dry, controller));
     }
     for (const ip of held) {
+      const facts = ips.get(ip);
+      if (facts?.protocol === "bgp" && config.config !== null) {
+        const by = bgpAdvertisers(facts, config.config, nodeMap, live);
+        if (by.length > 0) advertisedBy.push({ ip, nodes: by });
+        else
+          reasons.push(
+            `${ip}: no node advertises it over BGP: ${whyNoAdvertiser(facts, config.config, { live, nodeMap })}`,
+          );
+        continue;
+      }
       const why = announcement(svc, ip, { live, nodes, elected, ips, nodeMap });
       if (why.ok) announcedBy.push({ ip, node: why.node, interfaces: why.interfaces });
       else reasons.push(why.reason);
@@ -177,6 +201,7 @@ export async function explain(s: StatusSnapshot): Promise<StatusReport> {
       ips: held,
       pool: svc.metadata?.annotations?.[ALLOCATED_FROM_POOL] ?? null,
       announcedBy,
+      advertisedBy,
       reason: reasons.length === 0 ? null : reasons.join("; "),
     };
   });
@@ -547,11 +572,7 @@ function whyNobody(
 ): string {
   if (e === undefined) return "its pool is not in the config";
   if (e.owner !== null) return "";
-  if (e.why === "no ready endpoints")
-    return (
-      "no ready endpoints: no Pod behind the Service is Ready (kubectl get endpointslices " +
-      "-l kubernetes.io/service-name=<name>); nobody announces an IP nothing would answer on"
-    );
+  if (e.why === "no ready endpoints") return NO_READY_ENDPOINTS;
   if (e.why !== "no eligible node") return e.why;
   const facts = world.ips.get(ip);
   if (facts === undefined) return e.why;
@@ -560,6 +581,30 @@ function whyNobody(
   const byReason = new Map<string, string[]>();
   for (const [name, n] of [...world.nodeMap].sort(([a], [b]) => cmp(a, b))) {
     const why = ineligibility(n, serving, world.live.has(name)) ?? "eligible";
+    byReason.set(why, [...(byReason.get(why) ?? []), name]);
+  }
+  const parts = [...byReason].map(([why, names]) => `${why} (${abbreviate(names)})`);
+  return `no eligible node: ${parts.join("; ")}`;
+}
+
+const NO_READY_ENDPOINTS =
+  "no ready endpoints: no Pod behind the Service is Ready (kubectl get endpointslices " +
+  "-l kubernetes.io/service-name=<name>); nobody announces an IP nothing would answer on";
+
+/** Why no node advertises a BGP pool's `ip`: no peers, or each node's reason. */
+function whyNoAdvertiser(
+  ip: AnnouncedIP,
+  config: Config,
+  world: { live: ReadonlySet<string>; nodeMap: ReadonlyMap<string, NodeFacts> },
+): string {
+  if (!ip.services.some((s) => s.readyEndpoints > 0)) return NO_READY_ENDPOINTS;
+  if (config.peers.length === 0) return "the config has no peers: list the routers under peers";
+  if (world.nodeMap.size === 0) return "the cluster has no Nodes";
+  const byReason = new Map<string, string[]>();
+  for (const [name, n] of [...world.nodeMap].sort(([a], [b]) => cmp(a, b))) {
+    const why = !config.peers.some((p) => peerSelects(p, n))
+      ? "selected by no peer's node-selectors"
+      : (bgpIneligibility(n, ip, world.live.has(name)) ?? "eligible");
     byReason.set(why, [...(byReason.get(why) ?? []), name]);
   }
   const parts = [...byReason].map(([why, names]) => `${why} (${abbreviate(names)})`);

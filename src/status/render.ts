@@ -29,9 +29,7 @@ export function renderStatus(r: StatusReport): string {
           `${s.namespace}/${s.name}`,
           s.ips.length === 0 ? "<pending>" : s.ips.join(","),
           s.pool ?? "-",
-          s.announcedBy.length === 0
-            ? "-"
-            : s.announcedBy.map((a) => `${a.node} (${a.interfaces.join(",")})`).join(", "),
+          announcers(s),
         ]),
       ]),
     );
@@ -65,4 +63,16 @@ export function renderStatus(r: StatusReport): string {
     for (const p of problems) out.push(`  - ${p}\n`);
   }
   return out.join("");
+}
+
+/** Layer 2's node per IP with its interfaces, and BGP's nodes: `n2 (eth0)`, `BGP: n1, n3`. */
+function announcers(s: StatusReport["services"][number]): string {
+  const parts = [
+    ...s.announcedBy.map((a) => `${a.node} (${a.interfaces.join(",")})`),
+    ...s.advertisedBy.map(
+      (a) =>
+        `BGP: ${a.nodes.slice(0, 3).join(", ")}${a.nodes.length > 3 ? ` +${a.nodes.length - 3}` : ""}`,
+    ),
+  ];
+  return parts.length === 0 ? "-" : [...new Set(parts)].join(", ");
 }

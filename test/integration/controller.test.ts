@@ -91,12 +91,12 @@ describe.runIf(kc !== null)("controller on a real API server", () => {
     await putConfig(
       core,
       ns,
-      pools("- name: small", "  protocol: bgp", "  addresses: [192.0.2.300/24]"),
+      pools("- name: small", "  protocol: arp", "  addresses: [192.0.2.300/24]"),
     );
     const ev = await svc.waitEvent("barelb-config", "InvalidConfig");
     expect(ev.type).toBe("Warning");
     expect(ev.message).toContain('pool "small": addresses[0] "192.0.2.300/24"');
-    expect(ev.message).toContain("BGP mode is not implemented yet");
+    expect(ev.message).toContain('pool "small": protocol "arp": unknown protocol');
     await eventually("stale gauge", async () =>
       (await ctl?.handle.registry.getSingleMetricAsString("barelb_config_stale"))?.includes(
         "barelb_config_stale 1",

@@ -65,13 +65,15 @@ describe("barelb config import metallb", () => {
   });
 
   it("--strict: the same output, exit 2, when anything had no equivalent", async () => {
-    const plain = await run([fixture("bgp.yaml")]);
-    const strict = await run(["--strict", fixture("bgp.yaml")]);
+    const plain = await run([fixture("bgp-partial.yaml")]);
+    const strict = await run(["--strict", fixture("bgp-partial.yaml")]);
     expect(plain.code).toBe(0);
     expect(strict.code).toBe(2);
     expect(strict.out).toBe(plain.out);
-    expect(poolsOf(strict.out)).toEqual(["routed"]);
+    expect(poolsOf(strict.out)).toEqual(["pool1", "both"]);
     expect(strict.err.split("\n").filter((l) => l.startsWith("warning: "))).toHaveLength(5);
+    // BGP objects with an exact v0.12 form: nothing to warn about.
+    expect((await run(["--strict", fixture("bgp.yaml")])).code).toBe(0);
     // Nothing to warn about: --strict exits 0.
     expect((await run(["--strict", fixture("l2-basic.yaml")])).code).toBe(0);
   });

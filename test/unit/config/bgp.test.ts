@@ -22,8 +22,9 @@ function ip(text: string): IP {
 }
 
 /** Parses as the later BGP speaker will (BGP available). */
+/** The config `text` parses to as barelb ships (no options): MetalLB's examples, unchanged. */
 function ok(text: string): Config {
-  const r = parseConfig(text, { bgpAvailable: true });
+  const r = parseConfig(text);
   if (!r.ok) throw new Error(r.errors.map((e) => e.message).join("\n"));
   return r.config;
 }
@@ -297,14 +298,17 @@ address-pools:
   });
 });
 
-describe("BGP mode is not implemented yet", () => {
-  it("is off in this version", () => {
-    expect(BGP_MODE_AVAILABLE).toBe(false);
+describe("the BGP mode gate", () => {
+  it("is on in this version: a valid BGP config is accepted", () => {
+    expect(BGP_MODE_AVAILABLE).toBe(true);
+    const r = parseConfig(bgpPool(""));
+    expect(r.ok).toBe(true);
+    expect(r.ok && r.config.pools[0]?.protocol).toBe("bgp");
   });
 
-  it("a valid BGP config is refused with exactly one line", () => {
+  it("closed (bgpAvailable: false), a valid BGP config is refused with exactly one line", () => {
     expect(messages(bgpPool(""), false)).toEqual([BGP_NOT_IMPLEMENTED]);
-    expect(parseConfig(bgpPool(""))).toMatchObject({
+    expect(parseConfig(bgpPool(""), { bgpAvailable: false })).toMatchObject({
       ok: false,
       errors: [{ reason: BGP_NOT_IMPLEMENTED, message: BGP_NOT_IMPLEMENTED }],
     });

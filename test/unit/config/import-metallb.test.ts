@@ -32,6 +32,7 @@ function reread(manifest: string): Config {
 function summary(config: Config) {
   return config.pools.map((p) => ({
     name: p.name,
+    protocol: p.protocol,
     addresses: p.addresses.map((a) => a.text),
     autoAssign: p.autoAssign,
     avoidBuggyIPs: p.avoidBuggyIPs,
@@ -49,6 +50,7 @@ const pool = (
   extra: Partial<ReturnType<typeof summary>[0]> = {},
 ) => ({
   name,
+  protocol: "layer2",
   addresses,
   autoAssign: true,
   avoidBuggyIPs: false,
@@ -158,15 +160,41 @@ describe("MetalLB's documented set-ups", () => {
     },
     {
       file: "bgp.yaml",
-      why: "BGP: every object named, the pool kept (its Services keep their IPs) and named",
-      pools: [pool("routed", ["203.0.113.64/26"])],
+      why: "BGP: a peer, a BFD profile, a community and a pool advertised with BGP, all exact",
+      pools: [pool("routed", ["203.0.113.64/26"], { protocol: "bgp" })],
+      warnings: [],
+    },
+    {
+      file: "bgp-advanced.yaml",
+      why: "BGP: every peer setting, node selectors, two advertisements of a pool, IPv6, exact",
+      pools: [
+        pool("bgp-pool", ["198.51.100.0/24"], { protocol: "bgp" }),
+        pool("v6", ["2001:db8:7::/64"], { protocol: "bgp" }),
+      ],
+      warnings: [],
+    },
+    {
+      file: "bgp-partial.yaml",
+      why: "BGP parts without a v0.12 form named; a pool with layer2 and BGP stays layer2",
+      pools: [
+        pool("pool1", ["198.51.100.0/26"], {
+          protocol: "bgp",
+          nodeSelectors: [
+            { matchLabels: { rack: "a" }, matchExpressions: [] },
+            { matchLabels: { rack: "b" }, matchExpressions: [] },
+          ],
+        }),
+        pool("both", ["192.0.2.64/28"]),
+      ],
       warnings: [
-        "BGPPeer metallb-system/router: not supported: barelb has no BGP yet",
-        "BFDProfile metallb-system/fast: not supported: barelb has no BGP yet",
-        "Community metallb-system/communities: not supported: barelb has no BGP yet",
-        "BGPAdvertisement metallb-system/routed-adv: not supported: barelb has no BGP yet",
-        "IPAddressPool metallb-system/routed: MetalLB announces it with BGP only " +
-          "(BGPAdvertisement metallb-system/routed-adv)",
+        'BGPPeer metallb-system/peer1: spec.passwordSecret: barelb reads no Secret: write the "password" ' +
+          "key of Secret metallb-system/bgp-password as password here",
+        "BGPPeer metallb-system/peer2: spec.vrf: not supported",
+        "IPAddressPool metallb-system/pool1: its BGPAdvertisements select different nodes",
+        "BGPAdvertisement metallb-system/to-peer1: spec.peers: not supported: barelb sends a BGP " +
+          "pool's routes to every peer of the node",
+        "IPAddressPool metallb-system/both: MetalLB announces it with layer2 and with BGP " +
+          "(BGPAdvertisement metallb-system/both-bgp); a barelb pool has one protocol: imported as layer2",
       ],
     },
     {
@@ -176,17 +204,6 @@ describe("MetalLB's documented set-ups", () => {
       warnings: [
         "L2Advertisement metallb-system/default: spec.serviceSelectors: not supported: barelb " +
           "announces every Service of a pool",
-      ],
-    },
-    {
-      file: "legacy-bgp-configmap.yaml",
-      why: "a v0.12 ConfigMap with BGP: peers, communities, a bgp pool named",
-      pools: [pool("routed", ["203.0.113.0/26"]), pool("lan", ["192.0.2.0/28"])],
-      warnings: [
-        "ConfigMap metallb-system/config: peers: not supported: barelb has no BGP yet",
-        "ConfigMap metallb-system/config: bgp-communities: not supported: barelb has no BGP yet",
-        "ConfigMap metallb-system/config: address-pools[0].bgp-advertisements: not supported",
-        "ConfigMap metallb-system/config: address-pools[0].protocol: bgp: not supported",
       ],
     },
   ])("$file: $why", ({ file, pools, warnings }) => {
@@ -220,6 +237,20 @@ describe("MetalLB's documented set-ups", () => {
         autoAssign: false,
         avoidBuggyIPs: true,
       }),
+    ]);
+  });
+
+  it("copies a v0.12 ConfigMap with BGP unchanged: barelb reads its BGP form as it is", () => {
+    const r = imported(fixture("legacy-bgp-configmap.yaml"));
+    expect(r.verbatim).toBe(true);
+    expect(r.warnings).toEqual([]);
+    expect(summary(reread(r.manifest))).toEqual([
+      pool("routed", ["203.0.113.0/26"], { protocol: "bgp" }),
+      pool("lan", ["192.0.2.0/28"]),
+    ]);
+    expect(r.config.peers.map((p) => [p.myASN, p.peerASN])).toEqual([[64500, 64501]]);
+    expect(r.config.pools[0]?.bgpAdvertisements[0]?.communities.map((c) => c.text)).toEqual([
+      "65535:65282",
     ]);
   });
 
@@ -340,14 +371,36 @@ describe("MetalLB semantics", () => {
     ]);
   });
 
-  it("the deprecated AddressPool kind: layer2 on every node; bgp named", () => {
-    const ap = (name: string, protocol: string, cidr: string) =>
-      `apiVersion: metallb.io/v1beta1\nkind: AddressPool\nmetadata:\n  name: ${name}\n  namespace: metallb-system\nspec:\n  protocol: ${protocol}\n  addresses: [${cidr}]\n`;
-    const r = imported(docs(ap("a", "layer2", "192.0.2.0/28"), ap("b", "bgp", "192.0.2.16/28")));
-    expect(summary(r.config).map((p) => p.name)).toEqual(["a", "b"]);
-    expect(r.warnings.map((w) => w.message)).toEqual([
-      expect.stringMatching(/^AddressPool metallb-system\/b: spec\.protocol: bgp: not supported/),
+  it("the deprecated AddressPool kind: its protocol and bgpAdvertisements, on every node", () => {
+    const ap = (name: string, protocol: string, cidr: string, extra = "") =>
+      `apiVersion: metallb.io/v1beta1\nkind: AddressPool\nmetadata:\n  name: ${name}\n  namespace: metallb-system\nspec:\n  protocol: ${protocol}\n  addresses: [${cidr}]\n${extra}`;
+    const r = imported(
+      docs(
+        ap("a", "layer2", "192.0.2.0/28"),
+        ap(
+          "b",
+          "bgp",
+          "192.0.2.16/28",
+          "  bgpAdvertisements:\n  - {aggregationLength: 28, localPref: 10, communities: [64500:1]}\n",
+        ),
+        ap("c", "bgp", "192.0.2.32/28"),
+      ),
+    );
+    expect(summary(r.config).map((p) => [p.name, p.protocol])).toEqual([
+      ["a", "layer2"],
+      ["b", "bgp"],
+      ["c", "bgp"],
     ]);
+    expect(r.config.pools[1]?.bgpAdvertisements).toEqual([
+      {
+        aggregationLength: 28,
+        aggregationLengthV6: 128,
+        localPref: 10,
+        communities: [{ kind: "standard", text: "64500:1", value: 64500 * 65536 + 1 }],
+      },
+    ]);
+    expect(r.config.pools[2]?.bgpAdvertisements).toHaveLength(1);
+    expect(r.warnings).toEqual([]);
   });
 
   it("objects read from several files are put together", () => {
@@ -388,5 +441,184 @@ describe("refusals", () => {
     expect(!r.ok && r.errors).toEqual([
       "x.yaml: expected a Kubernetes object (a map), found a list",
     ]);
+  });
+});
+
+const crd = (kind: string, name: string, spec: string, version = "v1beta1") =>
+  `apiVersion: metallb.io/${version}\nkind: ${kind}\nmetadata:\n  name: ${name}\n  namespace: metallb-system\nspec:\n${spec}\n`;
+const PEER = "  myASN: 64500\n  peerASN: 64501\n  peerAddress: 192.0.2.1";
+
+describe("BGP objects", () => {
+  it("bgp-advanced.yaml: every field lands where v0.12 puts it", () => {
+    const config = reread(imported(fixture("bgp-advanced.yaml")).manifest);
+    expect(config.peers).toHaveLength(1);
+    const [peer] = config.peers;
+    expect({
+      ...peer,
+      address: peer?.address.value,
+      sourceAddress: peer?.sourceAddress?.value,
+      routerID: peer?.routerID?.value,
+      nodeSelectors: peer?.nodeSelectors.length,
+    }).toEqual({
+      myASN: 64512,
+      peerASN: 64513,
+      address: 0xc0000203n,
+      port: 180,
+      sourceAddress: 0xc000020an,
+      holdTime: 90,
+      keepaliveTime: 30,
+      routerID: 0xc000020an,
+      password: "s3cret",
+      nodeSelectors: 2,
+      bfdProfile: "testbfdprofile",
+      ebgpMultiHop: true,
+    });
+    expect(peer?.nodeSelectors[0]).toEqual({
+      matchLabels: { rack: "frontend" },
+      matchExpressions: [{ key: "network-speed", operator: "NotIn", values: ["slow"] }],
+    });
+    expect(config.bfdProfiles).toEqual([
+      {
+        name: "testbfdprofile",
+        receiveInterval: 380,
+        transmitInterval: 270,
+        detectMultiplier: 5,
+        echoInterval: 62,
+        echoMode: false,
+        passiveMode: true,
+        minimumTtl: 254,
+      },
+    ]);
+    expect(Object.keys(config.communities)).toEqual(["NO_ADVERTISE", "rack-a"]);
+    const ads = (name: string) =>
+      config.pools
+        .find((p) => p.name === name)
+        ?.bgpAdvertisements.map((a) => ({ ...a, communities: a.communities.map((c) => c.text) }));
+    expect(ads("bgp-pool")).toEqual([
+      {
+        aggregationLength: 32,
+        aggregationLengthV6: 128,
+        localPref: 100,
+        communities: ["65535:65282"],
+      },
+      { aggregationLength: 24, aggregationLengthV6: 128, localPref: undefined, communities: [] },
+    ]);
+    expect(ads("v6")).toEqual([
+      {
+        aggregationLength: 32,
+        aggregationLengthV6: 64,
+        localPref: undefined,
+        communities: ["large:64512:1:2", "64512:7"],
+      },
+    ]);
+  });
+
+  it("a v0.12 ConfigMap beside CRDs: its peers, communities and BGP pools are kept", () => {
+    const r = imported(
+      fixture("legacy-bgp-configmap.yaml"),
+      docs(
+        crd(
+          "BGPPeer",
+          "second",
+          "  myASN: 64500\n  peerASN: 64502\n  peerAddress: 198.51.100.2",
+          "v1beta2",
+        ),
+        crd("Community", "more", "  communities:\n  - {name: rack, value: '64500:9'}"),
+      ),
+    );
+    expect(r.verbatim).toBe(false);
+    expect(r.warnings).toEqual([]);
+    const config = reread(r.manifest);
+    expect(config.peers.map((p) => p.peerASN)).toEqual([64501, 64502]);
+    expect(Object.keys(config.communities)).toEqual(["no-advertise", "rack"]);
+    expect(config.pools.map((p) => [p.name, p.protocol])).toEqual([
+      ["routed", "bgp"],
+      ["lan", "layer2"],
+    ]);
+    expect(r.manifest).toContain("# from BGPPeer metallb-system/second\n");
+  });
+
+  it("a community named twice with different values: the first, and a warning", () => {
+    const r = imported(
+      docs(
+        crd("Community", "a", "  communities:\n  - {name: x, value: '64500:1'}"),
+        crd(
+          "Community",
+          "b",
+          "  communities:\n  - {name: x, value: '64500:2'}\n  - {name: y, value: '64500:3'}",
+        ),
+      ),
+    );
+    expect(reread(r.manifest).communities.x).toMatchObject({ text: "64500:1" });
+    expect(r.warnings.map((w) => w.message)).toEqual([
+      'Community metallb-system/b: communities x: "64500:2" differs from "64500:1" in Community metallb-system/a; the first is imported',
+    ]);
+  });
+
+  it("names a BGPPeer's fields of later versions; a peer whose selectors cannot be read is left out", () => {
+    const r = imported(
+      docs(
+        crd(
+          "BGPPeer",
+          "later",
+          `${PEER}\n  connectTime: 5s\n  enableGracefulRestart: true\n  disableMP: false\n  colour: red`,
+          "v1beta2",
+        ),
+        crd(
+          "BGPPeer",
+          "odd",
+          "  myASN: 64500\n  peerASN: 64502\n  peerAddress: 192.0.2.2\n  nodeSelectors:\n  - matchLabels: {'bad key!': x}",
+          "v1beta2",
+        ),
+      ),
+    );
+    expect(reread(r.manifest).peers.map((p) => p.peerASN)).toEqual([64501]);
+    expect(r.warnings.map((w) => `${w.object}|${w.field ?? ""}`)).toEqual([
+      "BGPPeer metallb-system/later|spec.connectTime",
+      "BGPPeer metallb-system/later|spec.enableGracefulRestart",
+      "BGPPeer metallb-system/later|spec.colour",
+      expect.stringMatching(/^BGPPeer metallb-system\/odd\|/),
+      "BGPPeer metallb-system/odd|spec.nodeSelectors",
+    ]);
+  });
+
+  it("an advertisement's peers: exact when they name every peer; a missing one is named", () => {
+    const pool = ipPool("p", "  addresses: [198.51.100.0/28]");
+    const every = imported(
+      docs(
+        pool,
+        crd("BGPPeer", "r1", PEER, "v1beta2"),
+        crd("BGPAdvertisement", "ad", "  peers: [r1]"),
+      ),
+    );
+    expect(every.warnings).toEqual([]);
+    const missing = imported(
+      docs(
+        pool,
+        crd("BGPPeer", "r1", PEER, "v1beta2"),
+        crd("BGPAdvertisement", "ad", "  peers: [r9]"),
+      ),
+    );
+    expect(missing.warnings.map((w) => w.message)).toEqual([
+      'BGPAdvertisement metallb-system/ad: spec.peers: names "r9", which is not in the input',
+      expect.stringContaining("spec.peers: not supported"),
+    ]);
+  });
+
+  it("BGPAdvertisements with the same node selectors set them on the pool, exactly", () => {
+    const sel = "  nodeSelectors:\n  - matchLabels: {rack: a}";
+    const r = imported(
+      docs(
+        ipPool("p", "  addresses: [198.51.100.0/28]"),
+        crd("BGPAdvertisement", "one", `  localPref: 1\n${sel}`),
+        crd("BGPAdvertisement", "two", `  aggregationLength: 28\n${sel}`),
+      ),
+    );
+    expect(r.warnings).toEqual([]);
+    expect(summary(r.config)[0]).toMatchObject({
+      protocol: "bgp",
+      nodeSelectors: [{ matchLabels: { rack: "a" }, matchExpressions: [] }],
+    });
+    expect(r.config.pools[0]?.bgpAdvertisements.map((a) => a.aggregationLength)).toEqual([32, 28]);
   });
 });

@@ -7,7 +7,6 @@ import {
   parseConfig,
   type Config,
 } from "../../../src/config/index.js";
-import { BGP_NOT_IMPLEMENTED } from "../../../src/config/bgp.js";
 import { parseIP } from "../../../src/net/ip.js";
 
 function ok(text: string): Config {
@@ -139,6 +138,23 @@ address-pools:
       ["a", false],
       ["b", false],
     ]);
+  });
+
+  it("protocol bgp, and peers alone: pools of both protocols coexist", () => {
+    const both = parseConfig(
+      pool("addresses: [10.0.0.0/24]") +
+        pool("addresses: [10.0.1.0/24]", "routed")
+          .replace("address-pools:\n", "")
+          .replace("layer2", "bgp"),
+    );
+    expect(both.ok && both.config.pools.map((p) => [p.name, p.protocol])).toEqual([
+      ["lan", "layer2"],
+      ["routed", "bgp"],
+    ]);
+    const peers = parseConfig(
+      "peers:\n- peer-address: 10.0.0.1\n  peer-asn: 64501\n  my-asn: 64500\n",
+    );
+    expect(peers.ok && peers.config.peers).toHaveLength(1);
   });
 
   it("an empty config is valid, with no pools and a warning", () => {
@@ -306,11 +322,6 @@ describe("every rule rejects with pool, key and value", () => {
       ],
     ],
     [
-      "protocol bgp: valid, but BGP mode is not implemented yet",
-      pool("addresses: [10.0.0.0/24]").replace("layer2", "bgp"),
-      [BGP_NOT_IMPLEMENTED],
-    ],
-    [
       "an unknown protocol",
       pool("addresses: [10.0.0.0/24]").replace("layer2", "arp"),
       ['pool "lan": protocol "arp": unknown protocol (expected layer2 or bgp)'],
@@ -319,11 +330,6 @@ describe("every rule rejects with pool, key and value", () => {
       "missing protocol",
       "address-pools:\n- name: lan\n  addresses: [10.0.0.0/24]\n",
       ['pool "lan": protocol: missing (write protocol: layer2, or protocol: bgp)'],
-    ],
-    [
-      "MetalLB BGP settings: valid, but BGP mode is not implemented yet",
-      "peers:\n- peer-address: 10.0.0.1\n  peer-asn: 64501\n  my-asn: 64500\n",
-      [BGP_NOT_IMPLEMENTED],
     ],
     [
       "bgp-advertisements in a layer2 pool",

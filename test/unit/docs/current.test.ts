@@ -9,12 +9,7 @@ import {
   metricNamesInSource,
   speakerProcessMetricNames,
 } from "../../helpers/metric-names.js";
-import {
-  ADVERTISEMENT_KEYS,
-  BFD_PROFILE_KEYS,
-  BGP_NOT_IMPLEMENTED,
-  PEER_KEYS,
-} from "../../../src/config/bgp.js";
+import { ADVERTISEMENT_KEYS, BFD_PROFILE_KEYS, PEER_KEYS } from "../../../src/config/bgp.js";
 import { parseConfig } from "../../../src/config/index.js";
 import { fencedBlocks, markedTable, read, root } from "./markdown.js";
 
@@ -127,22 +122,16 @@ describe("docs/failover.md", () => {
 
 describe("docs/configuration.md, BGP settings", () => {
   const page = read("docs/configuration.md");
-  const start = page.indexOf("## BGP settings (not used yet)");
+  const start = page.indexOf("## BGP settings\n");
   const section = page.slice(start, page.indexOf("\n## ", start + 1));
   const example = fencedBlocks(section).find((b) => b.info === "yaml")?.body ?? "";
 
-  it("quotes the parser's one line for a config that uses BGP", () => {
+  it("has an example that is accepted as written and uses every BGP key", () => {
     expect(start).toBeGreaterThan(0);
-    expect(section).toContain(BGP_NOT_IMPLEMENTED);
-  });
-
-  it("has an example that is valid, uses every BGP key, and is refused with that line", () => {
-    const r = parseConfig(example, { bgpAvailable: true });
+    const r = parseConfig(example);
     expect(r.ok ? [] : r.errors.map((e) => e.message)).toEqual([]);
     for (const key of [...PEER_KEYS, ...BFD_PROFILE_KEYS, ...ADVERTISEMENT_KEYS]) {
       expect(example).toMatch(new RegExp(`^\\s*(- )?${key}:`, "m"));
     }
-    const refused = parseConfig(example);
-    expect(refused.ok ? [] : refused.errors.map((e) => e.message)).toEqual([BGP_NOT_IMPLEMENTED]);
   });
 });

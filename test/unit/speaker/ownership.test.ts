@@ -31,6 +31,7 @@ const announced = (ip: string, interfaces: string[] = [], holders = ["a"]): Anno
   nodeSelectors: [],
   interfaces,
   pool: "p",
+  protocol: "layer2",
   holders: holders.map(service),
 });
 /** The node the election gives `ip` among `names`. */
@@ -63,6 +64,31 @@ describe("ownershipStep", () => {
     expect([...s.owned.keys()]).toEqual(wins(self));
     expect(s.gained).toEqual(wins(self));
     expect(s.lost).toEqual([]);
+  });
+
+  it("never elects, owns or gains an IP of a BGP pool: every node advertises those over BGP", () => {
+    const mixed = ipMap([
+      ...IPS.map((ip) => announced(ip)),
+      { ...announced("198.51.100.7"), pool: "routed", protocol: "bgp" },
+      { ...announced("2001:db8::77"), pool: "routed", protocol: "bgp" },
+    ]);
+    for (const self of NODES) {
+      const s = step({ self, ips: mixed });
+      expect([...s.owned.keys()]).toEqual(wins(self));
+      expect(s.gained).toEqual(wins(self));
+      expect([...s.elected.keys()].sort()).toEqual([...IPS].sort());
+    }
+    // An IP whose pool became a BGP pool is lost by its layer-2 owner, to no layer-2 node.
+    const self = winner("192.0.2.1");
+    const before = step({ self }).owned;
+    const moved = ipMap(
+      IPS.map((ip) =>
+        ip === "192.0.2.1" ? { ...announced(ip), protocol: "bgp" as const } : announced(ip),
+      ),
+    );
+    const s = step({ self, ips: moved, previous: before });
+    expect(s.owned.has("192.0.2.1")).toBe(false);
+    expect(s.lost).toContainEqual({ ip: "192.0.2.1", owner: null });
   });
 
   it("the nodes' shares partition the IPs: every IP owned by exactly one node", () => {

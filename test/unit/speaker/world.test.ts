@@ -7,6 +7,7 @@ import {
   announcedIPs,
   endpointSummaries,
   nodeFacts,
+  layer2IPs,
   slimEndpointSlice,
   slimNode,
   slimService,
@@ -23,6 +24,9 @@ const config = ((): Config => {
 - name: v6
   protocol: layer2
   addresses: [2001:db8::1:0/112]
+- name: routed
+  protocol: bgp
+  addresses: [198.51.100.0/28]
 `);
   if (!r.ok) throw new Error(r.errors.map((e) => e.message).join("\n"));
   return r.config;
@@ -101,6 +105,26 @@ describe("speaker world", () => {
       ["shop/b", false, 0, []],
     ]);
     expect(ips.get("2001:db8::1:5")?.pool).toBe("v6");
+    expect([...ips.values()].map((i) => i.protocol)).toEqual(["layer2", "layer2"]);
+  });
+
+  it("gives each IP its pool's protocol; an IP in no pool counts as layer 2", () => {
+    const ips = announcedIPs(
+      [
+        service("a", ["198.51.100.3"]),
+        service("b", ["192.0.2.40"]),
+        service("c", ["198.51.100.200"]), // in no pool (the pool was removed)
+      ],
+      new Map(),
+      config,
+      undefined,
+    );
+    expect([...ips.values()].map((i) => [i.ip, i.pool, i.protocol])).toEqual([
+      ["198.51.100.3", "routed", "bgp"],
+      ["192.0.2.40", "lan", "layer2"],
+      ["198.51.100.200", undefined, "layer2"],
+    ]);
+    expect([...layer2IPs(ips.values())].map((i) => i.ip)).toEqual(["192.0.2.40", "198.51.100.200"]);
   });
 
   it("reads each Service's preferred node (barelb.io/preferred-node, trimmed; empty is none)", () => {

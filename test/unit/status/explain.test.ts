@@ -137,7 +137,9 @@ function snapshot(over: Partial<StatusSnapshot> = {}): StatusSnapshot {
 /** The invariant of the issue: no Service is pending or unannounced without a reason. */
 function expectEveryProblemExplained(r: Awaited<ReturnType<typeof explain>>) {
   for (const s of r.services) {
-    const unannounced = s.ips.filter((ip) => !s.announcedBy.some((a) => a.ip === ip));
+    const unannounced = s.ips.filter(
+      (ip) => !s.announcedBy.some((a) => a.ip === ip) && !s.advertisedBy.some((a) => a.ip === ip),
+    );
     if (s.ips.length === 0 || unannounced.length > 0) {
       expect(s.reason, `${s.namespace}/${s.name}`).toEqual(expect.any(String));
       expect(s.reason).not.toContain("a bug");
@@ -187,6 +189,7 @@ describe("barelb status: explain", () => {
         ips: ["192.0.2.10"],
         pool: "lan",
         announcedBy: [{ ip: "192.0.2.10", node: "n2", interfaces: ["eth0"] }],
+        advertisedBy: [],
         reason: null,
       },
     ]);
@@ -344,6 +347,123 @@ describe("barelb status: explain", () => {
     expect(reason).toContain("speaker not live (n3)");
     expect(r.nodes.find((n) => n.name === "n3")?.state).toBe("absent");
     expectEveryProblemExplained(r);
+  });
+
+  describe("BGP pools: advertised by every eligible node a peer selects", () => {
+    const bgpConfig = (peers: string) =>
+      [
+        peers,
+        POOLS,
+        "- name: routed",
+        "  protocol: bgp",
+        "  addresses: [198.51.100.16/29]",
+        "  bgp-advertisements:",
+        "  - {aggregation-length: 32, localpref: 100}",
+      ].join("\n");
+    const PEERS = "peers:\n- {peer-address: 192.0.2.1, peer-asn: 64501, my-asn: 64500}";
+    const withBgp = (over: Partial<StatusSnapshot>, peers = PEERS) =>
+      snapshot({
+        configMap: { metadata: { name: "barelb-config" }, data: { config: bgpConfig(peers) } },
+        nodes: [
+          node("n1", { rack: "a" }),
+          node("n2", { rack: "b" }),
+          node("n3", { [EXCLUDE]: "" }),
+        ],
+        leases: [controllerLease(), speakerLease("n1"), speakerLease("n2"), speakerLease("n3")],
+        ...over,
+      });
+    const routed = (over: Parameters<typeof service>[1] = {}) =>
+      service("web", { ips: ["198.51.100.17"], pool: "routed", ...over });
+
+    it("Cluster: every eligible node, no layer-2 owner, no reason", async () => {
+      const r = await explain(withBgp({ services: [routed()], slices: [slice("web", ["n1"])] }));
+      expect(r.services[0]).toMatchObject({
+        announcedBy: [],
+        advertisedBy: [{ ip: "198.51.100.17", nodes: ["n1", "n2"] }],
+        reason: null,
+      });
+      const text = renderStatus(r);
+      expect(text).toContain("BGP: n1, n2");
+      expect(text).not.toContain("should announce");
+      expectEveryProblemExplained(r);
+    });
+
+    it("Local: the nodes with a ready endpoint; a speaker not live advertises nothing", async () => {
+      const r = await explain(
+        withBgp({
+          services: [routed({ local: true })],
+          slices: [slice("web", ["n1", "n2"])],
+          leases: [controllerLease(), speakerLease("n2")],
+        }),
+      );
+      expect(r.services[0]?.advertisedBy).toEqual([{ ip: "198.51.100.17", nodes: ["n2"] }]);
+    });
+
+    it("ignores a layer-2 condition left from when the pool was layer 2", async () => {
+      const r = await explain(
+        withBgp({
+          services: [routed({ conditions: announcing("web", "198.51.100.17", "n1") })],
+          slices: [slice("web", ["n1"])],
+        }),
+      );
+      expect(r.services[0]?.announcedBy).toEqual([]);
+      expect(r.services[0]?.advertisedBy).toEqual([{ ip: "198.51.100.17", nodes: ["n1", "n2"] }]);
+    });
+
+    it.each([
+      [
+        "no ready endpoints",
+        {},
+        PEERS,
+        "198.51.100.17: no node advertises it over BGP: no ready endpoints: no Pod behind the Service is Ready",
+      ],
+      [
+        "no peers",
+        { slices: [slice("web", ["n1"])] },
+        "",
+        "198.51.100.17: no node advertises it over BGP: the config has no peers: list the routers under peers",
+      ],
+      [
+        "peers selecting other nodes, and an excluded one",
+        { slices: [slice("web", ["n1"])] },
+        PEERS.replace("}", ", node-selectors: [{match-labels: {rack: b}}]}").replace(
+          "rack: b",
+          "rack: c",
+        ),
+        "198.51.100.17: no node advertises it over BGP: no eligible node: selected by no peer's node-selectors (n1, n2, n3)",
+      ],
+      [
+        "the only selected node excluded",
+        { slices: [slice("web", ["n1"])] },
+        `${PEERS}\n- {peer-address: 192.0.2.2, peer-asn: 64501, my-asn: 64500, node-selectors: [{match-expressions: [{key: ${EXCLUDE}, operator: Exists}]}]}`.replace(
+          "- {peer-address: 192.0.2.1, peer-asn: 64501, my-asn: 64500}\n",
+          "",
+        ),
+        `198.51.100.17: no node advertises it over BGP: no eligible node: selected by no peer's node-selectors (n1, n2); labelled ${EXCLUDE} (n3)`,
+      ],
+    ])("nobody: %s", async (_name, over, peers, reason) => {
+      const r = await explain(withBgp({ services: [routed()], ...over }, peers));
+      expect(r.services[0]?.advertisedBy).toEqual([]);
+      expect(r.services[0]?.reason).toMatch(new RegExp(`^${escape(reason)}`));
+      expectEveryProblemExplained(r);
+    });
+
+    it("a pending Service's reason is the allocator's, as for layer 2", async () => {
+      const full = Array.from({ length: 8 }, (_, i) =>
+        service(`s${i}`, { ips: [`198.51.100.${16 + i}`], pool: "routed" }),
+      );
+      const r = await explain(
+        withBgp({
+          services: [
+            ...full,
+            service("late", { annotations: { "barelb.io/address-pool": "routed" } }),
+          ],
+        }),
+      );
+      const late = r.services.find((s) => s.name === "late");
+      expect(late?.reason).toMatch(/^no IP: .*routed/);
+      expect(late?.reason).not.toContain("a bug");
+    });
   });
 
   it("no ready endpoints at all", async () => {
@@ -519,3 +639,7 @@ describe("barelb status: explain", () => {
     expect(renderStatus(r)).toContain("you may not read nodes");
   });
 });
+
+function escape(text: string): string {
+  return text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+}
