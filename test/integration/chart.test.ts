@@ -906,6 +906,8 @@ describe.runIf(helmProblem === null)("Helm chart charts/barelb", () => {
             enabled: true,
             poolNearlyExhausted: { ratio: 0.75, for: "1h" },
             sendFailures: { window: "30m", threshold: 5, severity: "critical" },
+            bgpSessionDown: { for: "5m", severity: "critical" },
+            bfdSessionDown: { for: "30s" },
           },
         },
       });
@@ -920,6 +922,18 @@ describe.runIf(helmProblem === null)("Helm chart charts/barelb", () => {
       const send = rules.find((r) => r.alert === "BarelbAnnouncementSendFailures");
       expect(send?.expr).toBe("increase(barelb_send_failures_total[30m]) > 5");
       expect(send?.labels).toEqual({ severity: "critical" });
+      const bgp = rules.find((r) => r.alert === "BarelbBGPSessionDown");
+      expect([bgp?.expr, bgp?.for, bgp?.labels]).toEqual([
+        "barelb_speaker_bgp_session_up == 0",
+        "5m",
+        { severity: "critical" },
+      ]);
+      const bfd = rules.find((r) => r.alert === "BarelbBFDSessionDown");
+      expect([bfd?.expr, bfd?.for, bfd?.labels]).toEqual([
+        "barelb_speaker_bfd_session_up == 0",
+        "30s",
+        { severity: "warning" },
+      ]);
 
       expect((await render()).filter((o) => o.kind === "PrometheusRule")).toEqual([]);
     });
