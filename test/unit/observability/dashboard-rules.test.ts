@@ -95,7 +95,7 @@ describe("the Grafana dashboard", () => {
     expect(await unknown(exprs.flatMap(metricsIn))).toEqual([]);
   });
 
-  it("shows pools, Services, config, leader, speakers, heartbeats, ARP/NDP, warnings and processes", () => {
+  it("shows pools, Services, config, leader, speakers, heartbeats, ARP/NDP, BGP, warnings and processes", () => {
     const used = new Set(exprs.flatMap(metricsIn).map((n) => n.replace(/_bucket$/, "")));
     for (const name of [
       "barelb_address_pool_addresses_total",
@@ -126,6 +126,9 @@ describe("the Grafana dashboard", () => {
       "barelb_controller_foreign_load_balancers",
       "barelb_speaker_address_conflicts_total",
       "barelb_speaker_announce_failed",
+      "barelb_speaker_bgp_session_up",
+      "barelb_speaker_bfd_session_up",
+      "barelb_speaker_bgp_prefixes_advertised",
     ]) {
       expect(used, name).toContain(name);
     }
