@@ -199,6 +199,23 @@ const NEEDED = {
 
 type Component = keyof typeof NEEDED;
 
+/** Values with one BGP pool (`routed`), changed by `pool`, and the other BGP keys given. */
+function bgpValues(opts: {
+  pool?: Record<string, unknown>;
+  peers?: object[];
+  bgpCommunities?: Record<string, unknown>;
+  bfdProfiles?: object[];
+}): object {
+  const { pool, ...rest } = opts;
+  return {
+    config: {
+      create: true,
+      addressPools: [{ name: "routed", protocol: "bgp", addresses: ["198.51.100.0/24"], ...pool }],
+      ...rest,
+    },
+  };
+}
+
 // ---- the tests --------------------------------------------------------------------------
 
 describe.runIf(helmProblem === null)("Helm chart charts/barelb", () => {
@@ -234,6 +251,47 @@ describe.runIf(helmProblem === null)("Helm chart charts/barelb", () => {
           priority: 5,
           namespaces: ["prod"],
         },
+        {
+          name: "routed",
+          protocol: "bgp",
+          addresses: ["198.51.100.64/26", "2001:db8:2::/120"],
+          "bgp-advertisements": [
+            { "aggregation-length": 32, localpref: 100, communities: ["no-advertise"] },
+            {
+              "aggregation-length": 26,
+              "aggregation-length-v6": 120,
+              communities: ["64500:10", "large:64500:1:2"],
+            },
+          ],
+        },
+      ],
+      peers: [
+        {
+          "peer-address": "192.0.2.1",
+          // A 4-byte AS number: rendered as an integer, not in exponent form.
+          "peer-asn": 4200000001,
+          "my-asn": 64500,
+          "source-address": "192.0.2.10",
+          "hold-time": "9s",
+          "keepalive-time": "3s",
+          "router-id": "192.0.2.10",
+          // Looks like a number and a boolean: must reach the parser as strings.
+          password: "12345",
+          "bfd-profile": "fast",
+          "ebgp-multihop": true,
+          "node-selectors": [{ "match-labels": { rack: "a" } }],
+        },
+        {
+          "peer-address": "2001:db8::5",
+          "peer-port": 1179,
+          "peer-asn": 64500,
+          "my-asn": 64500,
+          password: "true",
+        },
+      ],
+      bgpCommunities: { "no-advertise": "65535:65282" },
+      bfdProfiles: [
+        { name: "fast", "receive-interval": 100, "transmit-interval": 100, "detect-multiplier": 3 },
       ],
     },
     prometheus: {
@@ -714,11 +772,13 @@ describe.runIf(helmProblem === null)("Helm chart charts/barelb", () => {
       expect(cm.metadata?.namespace).toBe("lb");
       const extracted = extractConfigText(stringify(cm));
       if (!extracted.ok) throw new Error(JSON.stringify(extracted.errors));
+      // A 4-byte AS number as a person writes it (Helm may hold it as a float).
+      expect(extracted.text).toContain("peer-asn: 4200000001\n");
       const result = parseConfig(extracted.text);
       if (!result.ok) throw new Error(JSON.stringify(result.errors));
       expect(result.warnings).toEqual([]);
-      const [lab, reserved] = result.config.pools;
-      expect(result.config.pools).toHaveLength(2);
+      const [lab, reserved, routed] = result.config.pools;
+      expect(result.config.pools).toHaveLength(3);
       expect(lab).toMatchObject({
         name: "lab",
         protocol: "layer2", // defaulted by the chart
@@ -737,6 +797,43 @@ describe.runIf(helmProblem === null)("Helm chart charts/barelb", () => {
         autoAssign: false,
         priority: 5,
         namespaces: ["prod"],
+      });
+      // BGP: the pool, its advertisements, the peers and the BFD profile, as written.
+      expect(routed?.protocol).toBe("bgp");
+      expect(
+        routed?.bgpAdvertisements.map((a) => [
+          a.aggregationLength,
+          a.aggregationLengthV6,
+          a.localPref,
+          a.communities.map((c) => c.text),
+        ]),
+      ).toEqual([
+        [32, 128, 100, ["65535:65282"]],
+        [26, 120, undefined, ["64500:10", "large:64500:1:2"]],
+      ]);
+      const [v4, v6] = result.config.peers;
+      expect(result.config.peers).toHaveLength(2);
+      expect(v4).toMatchObject({
+        peerASN: 4200000001,
+        myASN: 64500,
+        port: 179,
+        holdTime: 9,
+        keepaliveTime: 3,
+        password: "12345",
+        bfdProfile: "fast",
+        ebgpMultiHop: true,
+        nodeSelectors: [{ matchLabels: { rack: "a" }, matchExpressions: [] }],
+      });
+      expect(v6).toMatchObject({ peerASN: 64500, port: 1179, password: "true", holdTime: 90 });
+      expect(result.config.bfdProfiles).toEqual([
+        expect.objectContaining({ name: "fast", receiveInterval: 100, detectMultiplier: 3 }),
+      ]);
+      // Without BGP values the ConfigMap has no BGP keys at all.
+      const plain = await render({
+        config: { create: true, addressPools: [{ name: "a", addresses: ["192.0.2.1"] }] },
+      });
+      expect(parse(find(plain, "ConfigMap", "-config").data?.config ?? "")).toEqual({
+        "address-pools": [{ name: "a", protocol: "layer2", addresses: ["192.0.2.1"] }],
       });
       // Not created by default: users apply their own (config/pool-configmap.yaml).
       expect((await render()).filter((o) => o.kind === "ConfigMap")).toEqual([]);
@@ -809,6 +906,8 @@ describe.runIf(helmProblem === null)("Helm chart charts/barelb", () => {
             enabled: true,
             poolNearlyExhausted: { ratio: 0.75, for: "1h" },
             sendFailures: { window: "30m", threshold: 5, severity: "critical" },
+            bgpSessionDown: { for: "5m", severity: "critical" },
+            bfdSessionDown: { for: "30s" },
           },
         },
       });
@@ -823,6 +922,18 @@ describe.runIf(helmProblem === null)("Helm chart charts/barelb", () => {
       const send = rules.find((r) => r.alert === "BarelbAnnouncementSendFailures");
       expect(send?.expr).toBe("increase(barelb_send_failures_total[30m]) > 5");
       expect(send?.labels).toEqual({ severity: "critical" });
+      const bgp = rules.find((r) => r.alert === "BarelbBGPSessionDown");
+      expect([bgp?.expr, bgp?.for, bgp?.labels]).toEqual([
+        "barelb_speaker_bgp_session_up == 0",
+        "5m",
+        { severity: "critical" },
+      ]);
+      const bfd = rules.find((r) => r.alert === "BarelbBFDSessionDown");
+      expect([bfd?.expr, bfd?.for, bfd?.labels]).toEqual([
+        "barelb_speaker_bfd_session_up == 0",
+        "30s",
+        { severity: "warning" },
+      ]);
 
       expect((await render()).filter((o) => o.kind === "PrometheusRule")).toEqual([]);
     });
@@ -911,10 +1022,92 @@ describe.runIf(helmProblem === null)("Helm chart charts/barelb", () => {
       {
         config: {
           create: true,
-          addressPools: [{ name: "a", protocol: "bgp", addresses: ["192.0.2.1"] }],
+          addressPools: [{ name: "a", protocol: "ospf", addresses: ["192.0.2.1"] }],
         },
       },
-      "config.addressPools.0.protocol",
+      'config.addressPools.0.protocol must be one of the following: "layer2", "bgp"',
+    ],
+    [
+      "a peer without my-asn",
+      bgpValues({ peers: [{ "peer-address": "192.0.2.1", "peer-asn": 64501 }] }),
+      "config.peers.0: my-asn is required",
+    ],
+    [
+      "an AS number of 0",
+      bgpValues({ peers: [{ "peer-address": "192.0.2.1", "peer-asn": 0, "my-asn": 64500 }] }),
+      "config.peers.0.peer-asn: Must be greater than or equal to 1",
+    ],
+    [
+      "an AS number as a string",
+      bgpValues({
+        peers: [{ "peer-address": "192.0.2.1", "peer-asn": "64501", "my-asn": 64500 }],
+      }),
+      "config.peers.0.peer-asn: Invalid type. Expected: integer, given: string",
+    ],
+    [
+      "a hold time without a unit",
+      bgpValues({
+        peers: [
+          { "peer-address": "192.0.2.1", "peer-asn": 64501, "my-asn": 64500, "hold-time": "90" },
+        ],
+      }),
+      "config.peers.0.hold-time: Does not match pattern",
+    ],
+    [
+      "a camelCase peer key",
+      bgpValues({
+        peers: [{ "peer-address": "192.0.2.1", "peer-asn": 64501, "my-asn": 64500, peerPort: 1 }],
+      }),
+      "config.peers.0: Additional property peerPort is not allowed",
+    ],
+    [
+      "a host name for a peer",
+      bgpValues({ peers: [{ "peer-address": "router.lan", "peer-asn": 64501, "my-asn": 64500 }] }),
+      "config.peers.0.peer-address: Does not match pattern",
+    ],
+    [
+      "a malformed community",
+      bgpValues({ bgpCommunities: { "no-advertise": "65535" } }),
+      "config.bgpCommunities.no-advertise: Does not match pattern",
+    ],
+    [
+      "a BFD interval out of range",
+      bgpValues({ bfdProfiles: [{ name: "fast", "receive-interval": 5 }] }),
+      "config.bfdProfiles.0.receive-interval: Must be greater than or equal to 10",
+    ],
+    [
+      "an aggregation length out of range",
+      bgpValues({ pool: { "bgp-advertisements": [{ "aggregation-length": 33 }] } }),
+      "config.addressPools.0.bgp-advertisements.0.aggregation-length: Must be less than or equal to 32",
+    ],
+    [
+      "interfaces in a bgp pool",
+      bgpValues({ pool: { interfaces: ["eth0"] } }),
+      'config.addressPools[0].interfaces (pool "routed"): only for protocol: layer2 pools',
+    ],
+    [
+      "bgp-advertisements in a layer2 pool",
+      bgpValues({ pool: { protocol: "layer2", "bgp-advertisements": [{}] } }),
+      'config.addressPools[0].bgp-advertisements (pool "routed"): only for protocol: bgp pools',
+    ],
+    [
+      "a community name bgpCommunities does not define",
+      bgpValues({ pool: { "bgp-advertisements": [{ communities: ["no-export"] }] } }),
+      'config.addressPools[0].bgp-advertisements[0].communities[0] "no-export": not a community',
+    ],
+    [
+      "a BFD profile bfdProfiles does not define",
+      bgpValues({
+        peers: [
+          { "peer-address": "192.0.2.1", "peer-asn": 64501, "my-asn": 64500, "bfd-profile": "x" },
+        ],
+      }),
+      'config.peers[0].bfd-profile "x": no such profile in config.bfdProfiles',
+    ],
+    [
+      "two BFD profiles with one name",
+      bgpValues({ bfdProfiles: [{ name: "fast" }, { name: "fast" }] }),
+      'config.bfdProfiles[1].name "fast": duplicate BFD profile name',
     ],
     [
       "config.create without pools",
@@ -1087,6 +1280,8 @@ describe.runIf(helmProblem === null)("Helm chart charts/barelb", () => {
       const notes2 = created.stdout.slice(created.stdout.indexOf("NOTES:"));
       expect(notes2).toContain("the chart created ConfigMap barelb-config");
       expect(notes2).toContain("lab: 192.0.2.32-192.0.2.62, 2001:db8::1:0/112");
+      expect(notes2).toContain("routed (bgp): 198.51.100.64/26, 2001:db8:2::/120");
+      expect(notes2).toContain("and BGP peers 192.0.2.1 (AS 4200000001), 2001:db8::5 (AS 64500)");
       expect(notes2).toContain("loadBalancerClass: example.com/barelb");
     });
 

@@ -107,4 +107,46 @@ app.kubernetes.io/component: {{ .component }}
 {{- if and .Values.prometheus.serviceMonitor.enabled .Values.prometheus.podMonitor.enabled }}
 {{- fail "prometheus.serviceMonitor.enabled and prometheus.podMonitor.enabled are both true: choose one, or every target is scraped twice" }}
 {{- end }}
+{{- include "barelb.checks.bgp" . }}
+{{- end }}
+
+{{- /*
+The BGP settings' rules across keys, with the words of barelb's parser (src/config/parse.ts,
+bgp.ts), which checks everything again when it reads the ConfigMap: here they stop
+`helm install` instead of leaving a refused config behind.
+*/}}
+{{- define "barelb.checks.bgp" -}}
+{{- $c := .Values.config }}
+{{- if $c.create }}
+{{- $profiles := list }}
+{{- range $i, $b := $c.bfdProfiles }}
+{{- if has $b.name $profiles }}
+{{- fail (printf "config.bfdProfiles[%d].name %q: duplicate BFD profile name" $i $b.name) }}
+{{- end }}
+{{- $profiles = append $profiles $b.name }}
+{{- end }}
+{{- range $i, $p := $c.peers }}
+{{- with (index $p "bfd-profile") }}
+{{- if not (has . $profiles) }}
+{{- fail (printf "config.peers[%d].bfd-profile %q: no such profile in config.bfdProfiles" $i .) }}
+{{- end }}
+{{- end }}
+{{- end }}
+{{- range $i, $pool := $c.addressPools }}
+{{- $bgp := eq (default "layer2" $pool.protocol) "bgp" }}
+{{- if and $bgp (hasKey $pool "interfaces") }}
+{{- fail (printf "config.addressPools[%d].interfaces (pool %q): only for protocol: layer2 pools (BGP routes are not tied to an interface): remove it" $i $pool.name) }}
+{{- end }}
+{{- if and (not $bgp) (hasKey $pool "bgp-advertisements") }}
+{{- fail (printf "config.addressPools[%d].bgp-advertisements (pool %q): only for protocol: bgp pools: remove it or set protocol: bgp" $i $pool.name) }}
+{{- end }}
+{{- range $j, $adv := index $pool "bgp-advertisements" }}
+{{- range $k, $community := $adv.communities }}
+{{- if not (or (hasKey ($c.bgpCommunities | default dict) $community) (regexMatch "^([0-9]+:[0-9]+|large:[0-9]+:[0-9]+:[0-9]+)$" $community)) }}
+{{- fail (printf "config.addressPools[%d].bgp-advertisements[%d].communities[%d] %q: not a community: write AS:value, large:A:B:C or a name from config.bgpCommunities" $i $j $k $community) }}
+{{- end }}
+{{- end }}
+{{- end }}
+{{- end }}
+{{- end }}
 {{- end }}

@@ -95,7 +95,7 @@ describe("the Grafana dashboard", () => {
     expect(await unknown(exprs.flatMap(metricsIn))).toEqual([]);
   });
 
-  it("shows pools, Services, config, leader, speakers, heartbeats, ARP/NDP, warnings and processes", () => {
+  it("shows pools, Services, config, leader, speakers, heartbeats, ARP/NDP, BGP, warnings and processes", () => {
     const used = new Set(exprs.flatMap(metricsIn).map((n) => n.replace(/_bucket$/, "")));
     for (const name of [
       "barelb_address_pool_addresses_total",
@@ -126,6 +126,9 @@ describe("the Grafana dashboard", () => {
       "barelb_controller_foreign_load_balancers",
       "barelb_speaker_address_conflicts_total",
       "barelb_speaker_announce_failed",
+      "barelb_speaker_bgp_session_up",
+      "barelb_speaker_bfd_session_up",
+      "barelb_speaker_bgp_prefixes_advertised",
     ]) {
       expect(used, name).toContain(name);
     }
@@ -133,7 +136,7 @@ describe("the Grafana dashboard", () => {
 });
 
 describe("the alert rules (config/prometheus-rules.yaml)", () => {
-  it("has the eight alerts, each with a for, a severity, a summary and a description", () => {
+  it("has the ten alerts, each with a for, a severity, a summary and a description", () => {
     expect(allRules.map((r) => r.alert)).toEqual([
       "BarelbConfigRefused",
       "BarelbPoolNearlyExhausted",
@@ -143,6 +146,8 @@ describe("the alert rules (config/prometheus-rules.yaml)", () => {
       "BarelbAnnounceFailed",
       "BarelbSetupWarning",
       "BarelbAddressConflict",
+      "BarelbBGPSessionDown",
+      "BarelbBFDSessionDown",
     ]);
     for (const r of allRules) {
       expect(r.for, r.alert).toMatch(/^[0-9]+[smh]$/);
@@ -170,7 +175,7 @@ describe.runIf(prereqs("promtool checks of the alert rules", ["promtool"]))("pro
 
   it("check rules: the rule file is valid", async () => {
     const { stdout } = await run("promtool", ["check", "rules", rulesPath]);
-    expect(stdout).toContain("SUCCESS: 8 rules found");
+    expect(stdout).toContain("SUCCESS: 10 rules found");
   });
 
   it("test rules: each alert fires on the series it is for, and not on the others", async () => {
@@ -370,6 +375,66 @@ describe.runIf(prereqs("promtool checks of the alert rules", ["promtool"]))("pro
             severity: "warning",
           }),
           at(25, "BarelbAddressConflict"),
+        ],
+      },
+      {
+        // One BGP session drops (its BFD session stays up); another, to an IPv6 peer on
+        // another port, stays up.
+        interval: "1m",
+        input_series: [
+          {
+            series: 'barelb_speaker_bgp_session_up{instance="s1:7473",node="n1",peer="192.0.2.5"}',
+            values: "1 1 0x20",
+          },
+          {
+            series:
+              'barelb_speaker_bgp_session_up{instance="s2:7473",node="n2",peer="[2001:db8::5]:1179"}',
+            values: "1x20",
+          },
+          {
+            series: 'barelb_speaker_bfd_session_up{instance="s1:7473",node="n1",peer="192.0.2.5"}',
+            values: "1x20",
+          },
+        ],
+        alert_rule_test: [
+          at(3, "BarelbBGPSessionDown"),
+          at(5, "BarelbBGPSessionDown", {
+            instance: "s1:7473",
+            node: "n1",
+            peer: "192.0.2.5",
+            severity: "warning",
+          }),
+          at(10, "BarelbBFDSessionDown"),
+        ],
+      },
+      {
+        // A BFD session drops while its BGP session still counts as up.
+        interval: "1m",
+        input_series: [
+          {
+            series:
+              'barelb_speaker_bfd_session_up{instance="s2:7473",node="n2",peer="[2001:db8::5]:1179"}',
+            values: "1 1 0x20",
+          },
+          {
+            series: 'barelb_speaker_bfd_session_up{instance="s1:7473",node="n1",peer="192.0.2.5"}',
+            values: "1x20",
+          },
+          {
+            series:
+              'barelb_speaker_bgp_session_up{instance="s2:7473",node="n2",peer="[2001:db8::5]:1179"}',
+            values: "1x20",
+          },
+        ],
+        alert_rule_test: [
+          at(2, "BarelbBFDSessionDown"),
+          at(3, "BarelbBFDSessionDown", {
+            instance: "s2:7473",
+            node: "n2",
+            peer: "[2001:db8::5]:1179",
+            severity: "warning",
+          }),
+          at(10, "BarelbBGPSessionDown"),
         ],
       },
     ];
