@@ -2,7 +2,7 @@
   "targets": [
     {
       "target_name": "barelb_dataplane",
-      "sources": ["src/addon.cc", "src/packet_socket.cc", "src/icmp6_socket.cc", "src/errors.cc"],
+      "sources": ["src/addon.cc", "src/packet_socket.cc", "src/icmp6_socket.cc", "src/tcp_socket.cc", "src/errors.cc"],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
       "defines": [
         # N-API 8 is in every Node since 12.22/14.17/15.12/16: the binary does not depend on

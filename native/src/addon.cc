@@ -1,4 +1,4 @@
-// barelb's data-plane addon: the two kinds of socket the speaker needs and nothing else.
+// barelb's data-plane addon: the kinds of socket the speaker needs and nothing else.
 // Protocol logic (what to answer, how frames look) lives in TypeScript.
 #include <napi.h>
 
@@ -8,6 +8,7 @@
 
 #include "icmp6_socket.h"
 #include "packet_socket.h"
+#include "tcp_socket.h"
 
 namespace {
 
@@ -26,6 +27,7 @@ Napi::Value TrimMemory(const Napi::CallbackInfo& info) {
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("PacketSocket", barelb::PacketSocket::Init(env));
   exports.Set("Icmp6Socket", barelb::Icmp6Socket::Init(env));
+  exports.Set("tcpSocket", Napi::Function::New(env, barelb::TcpSocket, "tcpSocket"));
   exports.Set("trimMemory", Napi::Function::New(env, TrimMemory, "trimMemory"));
   exports.Set("napiVersion", Napi::Number::New(env, NAPI_VERSION));
   return exports;
