@@ -121,6 +121,13 @@ export default tseslint.config(
     ["controller", "speaker", "cli", "lab"],
     "adapters and the data plane lie below both programs: they import neither",
   ),
+  // The routing edges (BGP and BFD sessions over sockets) sit on the pure protocol cores and
+  // the addon; the speaker wires them, so they import no program, no lab, no Kubernetes.
+  boundary(
+    ["src/routing/**/*.ts"],
+    ["speaker", "controller", "cli", "lab", "k8s", "adapters"],
+    "the routing edges sit below the speaker: they import no program, lab or Kubernetes code",
+  ),
   // `barelb status` only reads the API: it runs on a laptop, without root or the data plane.
   boundary(
     ["src/status/**/*.ts"],

@@ -82,6 +82,16 @@ describe("import boundaries (eslint.config.js)", { timeout: 120_000 }, () => {
       'import { loadKubeConfig } from "../k8s/client.js";\nexport const x = loadKubeConfig;\n',
       /lab and tests only/,
     ],
+    [
+      "src/routing/bgp-peer.ts",
+      'import { runSpeaker } from "../speaker/run.js";\nexport const x = runSpeaker;\n',
+      /routing edges sit below the speaker/,
+    ],
+    [
+      "src/routing/bgp-peer.ts",
+      'import { createLab } from "../lab/lab.js";\nexport const x = createLab;\n',
+      /routing edges sit below the speaker/,
+    ],
   ])("%s: a crossing import fails", async (path, code, why) => {
     const messages = await restricted(path, code);
     expect(messages).toHaveLength(1);
@@ -109,6 +119,10 @@ describe("import boundaries (eslint.config.js)", { timeout: 120_000 }, () => {
     [
       "src/bfd/profile.ts",
       'import type { BfdProfile } from "../config/types.js";\nexport type X = BfdProfile;\n',
+    ],
+    [
+      "src/routing/bgp-peer.ts",
+      'import { loadAddon } from "../dataplane/native.js";\nimport { step } from "../bgp/session.js";\nexport const x = [loadAddon, step];\n',
     ],
   ])("%s: an allowed import passes", async (path, code) => {
     expect(await restricted(path, code)).toEqual([]);
