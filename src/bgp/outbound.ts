@@ -76,12 +76,23 @@ interface ParsedRoute {
 /**
  * The routes keyed by canonical prefix, communities sorted and without repeats. A prefix given
  * twice keeps the last. Throws a RangeError on a prefix that does not parse or has host bits
- * set: routes come from barelb's own pools, so that is a bug of the caller.
+ * set, or a value that is not a 32-bit unsigned integer: routes come from barelb's own pools
+ * and parsed config, so that is a bug of the caller, and it shows here rather than when the
+ * session comes up.
  */
 export function routeSet(routes: readonly Route[]): RouteSet {
   const out = new Map<string, Route>();
   for (const r of routes) {
     const p = parseRoute(r);
+    const values = [
+      ...(r.localPref === undefined ? [] : [r.localPref]),
+      ...r.communities,
+      ...r.largeCommunities.flatMap((c) => [c.global, c.local1, c.local2]),
+    ];
+    const bad = values.find((v) => !Number.isInteger(v) || v < 0 || v > 0xffff_ffff);
+    if (bad !== undefined) {
+      throw new RangeError(`route ${r.prefix}: ${bad} is not a 32-bit unsigned value`);
+    }
     out.set(p.key, {
       prefix: p.key,
       ...(r.localPref === undefined ? {} : { localPref: r.localPref }),

@@ -30,7 +30,7 @@ import {
   type Update,
 } from "../bgp/index.js";
 import { loadAddon } from "../dataplane/native.js";
-import { parseIP, type IP } from "../net/ip.js";
+import { formatIP, parseIP, type IP } from "../net/ip.js";
 
 /**
  * The TCP edge of one BGP session: it carries out what the pure state machine
@@ -338,8 +338,15 @@ export class BgpPeer {
     socket.on("connect", () => {
       if (this.socket !== socket) return;
       this.policy = this.outboundPolicy(socket);
+      const p = this.policy;
       this.log.debug(
-        { local: socket.localAddress, localPort: socket.localPort },
+        {
+          local: socket.localAddress,
+          localPort: socket.localPort,
+          nextHops: [p.nextHopV4, p.nextHopV6, p.linkLocalV6].flatMap((ip) =>
+            ip === undefined ? [] : [formatIP(ip)],
+          ),
+        },
         "bgp tcp connected",
       );
       this.feed({ type: "tcp-connected" });

@@ -6,7 +6,8 @@ import { execFileSync } from "node:child_process";
  * test file is skipped and the reason printed.
  */
 
-export type Prereq = "root" | "ip" | "arping" | "ndisc6" | "setpriv" | "curl" | "go" | "promtool";
+export type Prereq =
+  "root" | "ip" | "arping" | "ndisc6" | "setpriv" | "curl" | "go" | "promtool" | "bird";
 
 const commands: Record<Exclude<Prereq, "root">, { argv: string[]; install: string }> = {
   ip: { argv: ["ip", "-V"], install: "apt-get install iproute2" },
@@ -15,6 +16,7 @@ const commands: Record<Exclude<Prereq, "root">, { argv: string[]; install: strin
   setpriv: { argv: ["setpriv", "--version"], install: "apt-get install util-linux" },
   curl: { argv: ["curl", "--version"], install: "apt-get install curl" },
   promtool: { argv: ["promtool", "--version"], install: "apt-get install prometheus" },
+  bird: { argv: ["bird", "--version"], install: "apt-get install bird2" },
   go: { argv: ["go", "version"], install: "install Go >= 1.26 (builds kube-apiserver and etcd)" },
 };
 

@@ -132,6 +132,16 @@ describe("routeSet", () => {
     expect(() => routeSet([route("192.0.2.40")])).toThrow(RangeError);
     expect(() => routeSet([route("192.0.2.40/24")])).toThrow(/host bits/);
   });
+
+  it("refuses a community, large community or local preference outside 32 bits", () => {
+    expect(() => routeSet([route("192.0.2.40/32", { communities: [-1] })])).toThrow(/-1 is not/);
+    expect(() => routeSet([route("192.0.2.40/32", { localPref: 2 ** 32 })])).toThrow(RangeError);
+    expect(() =>
+      routeSet([
+        route("192.0.2.40/32", { largeCommunities: [{ global: 1, local1: 0.5, local2: 0 }] }),
+      ]),
+    ).toThrow(RangeError);
+  });
 });
 
 describe("diffRoutes, in order", () => {
