@@ -1,11 +1,24 @@
 import type { ChildProcess } from "node:child_process";
+import { createServer, type AddressInfo, type Socket } from "node:net";
 import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { Route, SessionConfig } from "../../src/bgp/index.js";
-import type { BgpPeerCounters, BgpPeerOptions, PeerChange } from "../../src/routing/bgp-peer.js";
+import { pino } from "pino";
+import {
+  encodeMessage,
+  MessageStream,
+  type Message,
+  type Route,
+  type SessionConfig,
+} from "../../src/bgp/index.js";
+import {
+  BgpPeer,
+  type BgpPeerCounters,
+  type BgpPeerOptions,
+  type PeerChange,
+} from "../../src/routing/bgp-peer.js";
 import { packageRoot } from "../../src/util/paths.js";
 import { CommandError, run, spawnProcess } from "../../src/util/proc.js";
 import { prereqs } from "../helpers/prereq.js";
@@ -22,6 +35,7 @@ import { prereqs } from "../helpers/prereq.js";
  *                   withpw neighbor 198.51.100.3 AS 64512, password "s3cret"
  */
 
+const vip4 = "192.0.2.40/32";
 const tag = `${process.pid % 100000}`;
 const R = `bgpt-r-${tag}`;
 const P = `bgpt-p-${tag}`;
@@ -132,6 +146,10 @@ class PeerProcess {
 
   async setRoutes(routes: Route[]): Promise<void> {
     await this.request({ cmd: "routes", routes });
+  }
+
+  async fail(reason: string): Promise<void> {
+    await this.request({ cmd: "fail", reason });
   }
 
   async stop(message?: string): Promise<void> {
@@ -340,6 +358,21 @@ describe.runIf(prereqs("bgp-peer e2e", ["root", "ip", "bird"]))("BgpPeer with BI
     });
     await peer.setRoutes([]);
     await eventually(async () => expect(await fib("2001:db8:0:1::40")).toBe(""));
+
+    // An outside cause (BFD down) drops the session; it comes back after the back-off.
+    await peer.setRoutes([{ prefix: vip6, communities: [], largeCommunities: [] }]);
+    await eventually(async () => expect(await fib("2001:db8:0:1::40")).not.toBe(""));
+    await peer.fail("bfd down");
+    expect(peer.changes.at(-1)).toMatchObject({
+      type: "down",
+      reason: "connection-lost",
+      detail: "connection lost: bfd down",
+      established: true,
+    });
+    await eventually(async () => expect(await fib("2001:db8:0:1::40")).toBe(""), 3_000);
+    await peer.waitFor("Established");
+    await eventually(async () => expect(await fib("2001:db8:0:1::40")).not.toBe(""));
+    expect((await peer.status()).counters.established).toBe(2);
     await peer.stop();
     await peer.exit();
   });
@@ -408,5 +441,158 @@ describe.runIf(prereqs("bgp-peer e2e", ["root", "ip", "bird"]))("BgpPeer with BI
     expect(await birdc("show", "protocols", "withpw")).not.toMatch(/Established/);
     await peer.stop();
     await peer.exit();
+  });
+});
+
+// ---- the edge's framing and error paths, against a scripted router on loopback ----
+
+/** A one-connection router on 127.0.0.1 that records what it receives. */
+async function scriptedRouter(): Promise<{
+  port: number;
+  received: Message[];
+  connection: Promise<Socket>;
+  close: () => Promise<void>;
+}> {
+  const received: Message[] = [];
+  let accepted: (s: Socket) => void = () => undefined;
+  const connection = new Promise<Socket>((resolve) => (accepted = resolve));
+  const sockets: Socket[] = [];
+  const server = createServer((s) => {
+    sockets.push(s);
+    const stream = new MessageStream();
+    s.on("data", (chunk: Buffer) => {
+      for (const r of stream.push(chunk)) if (r.ok) received.push(r.value);
+    });
+    s.on("error", () => undefined);
+    accepted(s);
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const port = (server.address() as AddressInfo).port;
+  return {
+    port,
+    received,
+    connection,
+    close: async () => {
+      for (const s of sockets) s.destroy();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}
+
+const routerOpen = encodeMessage({
+  type: "open",
+  open: {
+    asn: 64500,
+    holdTime: 90,
+    routerId: "198.51.100.1",
+    capabilities: [
+      { kind: "multiprotocol", afi: 1, safi: 1 },
+      { kind: "route-refresh" },
+      { kind: "four-octet-as", asn: 64500 },
+    ],
+  },
+});
+const keepalive = encodeMessage({ type: "keepalive" });
+const tick = () => new Promise((r) => setImmediate(r));
+
+describe("BgpPeer's framing and errors (loopback)", () => {
+  it("messages cut anywhere or sharing a chunk; route refresh answered; stop is idempotent", async () => {
+    const router = await scriptedRouter();
+    const changes: PeerChange[] = [];
+    const peer = new BgpPeer({
+      peerAddress: "127.0.0.1",
+      peerPort: router.port,
+      session: session(64500, 64500),
+      logger: pino({ level: "silent" }),
+      onChange: (c) => changes.push(c),
+    });
+    try {
+      peer.setRoutes([{ prefix: vip4, communities: [], largeCommunities: [] }]);
+      peer.start();
+      const s = await router.connection;
+      // The OPEN in three pieces, then its KEEPALIVE and a ROUTE-REFRESH in one chunk.
+      for (const [from, to] of [
+        [0, 7],
+        [7, 30],
+        [30, routerOpen.length],
+      ] as const) {
+        s.write(routerOpen.subarray(from, to));
+        await tick();
+      }
+      s.write(
+        Buffer.concat([keepalive, encodeMessage({ type: "route-refresh", afi: 1, safi: 1 })]),
+      );
+      await eventually(() => expect(peer.state()).toBe("Established"));
+      // OPEN, KEEPALIVE, the table, End-of-RIB, then the table again for the refresh.
+      await eventually(() =>
+        expect(router.received.map((m) => m.type)).toEqual([
+          "open",
+          "keepalive",
+          "update",
+          "update",
+          "update",
+        ]),
+      );
+      expect(router.received[2]).toMatchObject({
+        type: "update",
+        update: { nlri: [{ length: 32 }], attributes: { nextHop: { family: 4 } } },
+      });
+      expect(router.received[3]).toEqual({
+        type: "update",
+        update: { withdrawn: [], attributes: {}, nlri: [] },
+      });
+      expect(peer.counters().messagesIn).toMatchObject({
+        open: 1,
+        keepalive: 1,
+        "route-refresh": 1,
+      });
+      const first = peer.stop("bye");
+      expect(peer.stop()).toBe(first);
+      await first;
+      expect(router.received.at(-1)).toMatchObject({
+        type: "notification",
+        notification: { code: 6, subcode: 2 },
+      });
+      expect(changes.map((c) => c.type)).toEqual(["up", "down"]);
+    } finally {
+      await peer.stop();
+      await router.close();
+    }
+  });
+
+  it("a bad marker from the router: NOTIFICATION 1/1 sent, the session down as message-error", async () => {
+    const router = await scriptedRouter();
+    const changes: PeerChange[] = [];
+    const peer = new BgpPeer({
+      peerAddress: "127.0.0.1",
+      peerPort: router.port,
+      session: session(64500, 64500),
+      logger: pino({ level: "silent" }),
+      onChange: (c) => changes.push(c),
+    });
+    try {
+      peer.start();
+      const s = await router.connection;
+      const bad = Buffer.from(routerOpen);
+      bad[0] = 0;
+      s.write(bad);
+      await eventually(() => expect(changes).toHaveLength(1));
+      expect(changes[0]).toMatchObject({
+        type: "down",
+        reason: "message-error",
+        established: false,
+        notification: { code: 1, subcode: 1 },
+      });
+      await eventually(() =>
+        expect(router.received.at(-1)).toMatchObject({
+          type: "notification",
+          notification: { code: 1, subcode: 1 },
+        }),
+      );
+      expect(peer.state()).toBe("Idle");
+    } finally {
+      await peer.stop();
+      await router.close();
+    }
   });
 });
