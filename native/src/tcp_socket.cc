@@ -84,7 +84,7 @@ Napi::Value TcpSocket(const Napi::CallbackInfo& info) {
   }
 
   int fd = ::socket(peer.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, IPPROTO_TCP);
-  if (fd < 0) ThrowErrno(env, "socket");
+  if (fd < 0) ThrowErrno(env, "socket(SOCK_STREAM)");
 
   if (hasPassword) {
     tcp_md5sig md{};
@@ -92,7 +92,7 @@ Napi::Value TcpSocket(const Napi::CallbackInfo& info) {
     md.tcpm_keylen = static_cast<uint16_t>(password.size());
     std::memcpy(md.tcpm_key, password.data(), password.size());
     if (setsockopt(fd, IPPROTO_TCP, TCP_MD5SIG, &md, sizeof md) != 0) {
-      Fail(env, fd, "setsockopt");
+      Fail(env, fd, "setsockopt(TCP_MD5SIG)");
     }
   }
   if (hasSource && bind(fd, reinterpret_cast<sockaddr*>(&source), sourceLen) != 0) {
