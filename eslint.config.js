@@ -125,7 +125,7 @@ export default tseslint.config(
   // use the pure core, src/net, src/util and the addon, never the programs or Kubernetes.
   boundary(
     ["src/routing/**/*.ts"],
-    ["speaker", "controller", "cli", "lab", "k8s", "status"],
+    ["speaker", "controller", "cli", "lab", "k8s", "status", "adapters"],
     "the routing edges lie below the speaker: pass what they need in",
   ),
   // `barelb status` only reads the API: it runs on a laptop, without root or the data plane.

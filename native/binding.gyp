@@ -7,6 +7,7 @@
         "src/packet_socket.cc",
         "src/icmp6_socket.cc",
         "src/udp_socket.cc",
+        "src/tcp_socket.cc",
         "src/errors.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],

@@ -9,6 +9,7 @@
 #include "icmp6_socket.h"
 #include "packet_socket.h"
 #include "udp_socket.h"
+#include "tcp_socket.h"
 
 namespace {
 
@@ -28,6 +29,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("PacketSocket", barelb::PacketSocket::Init(env));
   exports.Set("Icmp6Socket", barelb::Icmp6Socket::Init(env));
   exports.Set("UdpSocket", barelb::UdpSocket::Init(env));
+  exports.Set("tcpSocket", Napi::Function::New(env, barelb::TcpSocket, "tcpSocket"));
   exports.Set("trimMemory", Napi::Function::New(env, TrimMemory, "trimMemory"));
   exports.Set("napiVersion", Napi::Number::New(env, NAPI_VERSION));
   return exports;

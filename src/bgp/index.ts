@@ -17,3 +17,5 @@ export * from "./open.js";
 export * from "./prefix.js";
 export * from "./update.js";
 export * from "./session.js";
+export * from "./outbound.js";
+export * from "./stream.js";

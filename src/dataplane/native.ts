@@ -86,6 +86,14 @@ export interface NativeAddon {
     ) => void,
     onError: (err: AddonError) => void,
   ) => NativeUdpSocket;
+  /**
+   * A non-blocking TCP socket of `peer`'s family, not connected: with the RFC 2385 MD5 key
+   * for `peer` (TCP_MD5SIG) when `password` is given, bound to `source` when given. Returns
+   * the descriptor for `new net.Socket({ fd })`, which then connects it. Throws a TypeError
+   * for an address that does not parse, a RangeError for a password over 80 bytes, and an
+   * AddonError for a failed socket, setsockopt or bind.
+   */
+  tcpSocket(peer: string, password: string | null, source: string | null): number;
   /** glibc's malloc_trim(0): true if memory went back to the kernel; undefined without glibc. */
   trimMemory(): boolean | undefined;
   napiVersion: number;

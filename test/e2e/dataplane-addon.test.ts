@@ -61,6 +61,19 @@ describe.runIf(prereqs("data plane addon e2e", ["root", "ip", "arping", "setpriv
         code: "EADDRINUSE",
         syscall: "setsockopt(IPV6_JOIN_GROUP)",
       });
+      // tcpSocket: a TCP socket with its MD5 key set (BGP `password`), errors like the rest.
+      expect(r.tcpOpen).toEqual({ ok: true });
+      expect(r.tcpBadAddress).toMatchObject({
+        name: "TypeError",
+        message: "peer is not an IP address",
+      });
+      expect(r.tcpMixedFamilies).toMatchObject({ name: "TypeError" });
+      expect(r.tcpLongPassword).toMatchObject({ name: "RangeError" });
+      expect(r.tcpSourceNotHeld).toMatchObject({
+        code: "EADDRNOTAVAIL",
+        syscall: "bind",
+        errno: -99,
+      });
       expect(r.fdsLeaked).toBe(0);
     });
 
@@ -74,6 +87,7 @@ describe.runIf(prereqs("data plane addon e2e", ["root", "ip", "arping", "setpriv
       expect(r.packetOpen).toEqual({ ok: true });
       expect(r.icmp6Open).toEqual({ ok: true });
       expect(r.joinTwice).toMatchObject({ code: "EADDRINUSE" }); // the first join worked
+      expect(r.tcpOpen).toEqual({ ok: true }); // TCP_MD5SIG needs no capability
       expect(r.fdsLeaked).toBe(0);
     });
 

@@ -87,6 +87,11 @@ describe("import boundaries (eslint.config.js)", { timeout: 120_000 }, () => {
       'import { runSpeaker } from "../speaker/run.js";\nexport const x = runSpeaker;\n',
       /routing edges lie below the speaker/,
     ],
+    [
+      "src/routing/bgp-peer.ts",
+      'import { createLab } from "../lab/lab.js";\nexport const x = createLab;\n',
+      /routing edges lie below the speaker/,
+    ],
   ])("%s: a crossing import fails", async (path, code, why) => {
     const messages = await restricted(path, code);
     expect(messages).toHaveLength(1);
@@ -118,6 +123,10 @@ describe("import boundaries (eslint.config.js)", { timeout: 120_000 }, () => {
     [
       "src/routing/bfd-sockets.ts",
       'import { loadAddon } from "../dataplane/native.js";\nexport const x = loadAddon;\n',
+    ],
+    [
+      "src/routing/bgp-peer.ts",
+      'import { loadAddon } from "../dataplane/native.js";\nimport { step } from "../bgp/session.js";\nexport const x = [loadAddon, step];\n',
     ],
   ])("%s: an allowed import passes", async (path, code) => {
     expect(await restricted(path, code)).toEqual([]);
