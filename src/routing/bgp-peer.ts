@@ -98,6 +98,10 @@ export interface BgpPeerCounters {
   readonly connectAttempts: number;
   /** Sessions that reached Established. */
   readonly established: number;
+  /** Prefixes sent in UPDATEs (each announcement counts, also a full table again). */
+  readonly prefixesAnnounced: number;
+  /** Prefixes withdrawn in UPDATEs. */
+  readonly prefixesWithdrawn: number;
 }
 
 const MESSAGE_TYPES: readonly Message["type"][] = [
@@ -131,6 +135,8 @@ export class BgpPeer {
   private readonly messagesOut = zeroCounts();
   private connectAttempts = 0;
   private establishedCount = 0;
+  private prefixesAnnounced = 0;
+  private prefixesWithdrawn = 0;
   private readonly log: Logger;
   private readonly port: number;
 
@@ -199,7 +205,14 @@ export class BgpPeer {
       prefixesAdvertised: this.sent.size,
       connectAttempts: this.connectAttempts,
       established: this.establishedCount,
+      prefixesAnnounced: this.prefixesAnnounced,
+      prefixesWithdrawn: this.prefixesWithdrawn,
     };
+  }
+
+  /** The local address of the connection, while there is one (the BFD session's source). */
+  localAddress(): string | undefined {
+    return this.socket?.localAddress;
   }
 
   // ---- the state machine ----
@@ -441,6 +454,11 @@ export class BgpPeer {
   }
 
   private sendUpdates(updates: readonly Update[]): void {
+    for (const u of updates) {
+      this.prefixesAnnounced += u.nlri.length + (u.attributes.mpReach?.nlri.length ?? 0);
+      this.prefixesWithdrawn +=
+        u.withdrawn.length + (u.attributes.mpUnreach?.withdrawn.length ?? 0);
+    }
     this.send(updates.map((update) => ({ type: "update", update })));
   }
 

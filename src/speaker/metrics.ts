@@ -4,6 +4,7 @@ import type { DataPlaneMetrics, Protocol } from "../dataplane/index.js";
 import type { HeartbeatMetrics } from "./heartbeat.js";
 import { PerIPMetrics } from "./ip-metrics.js";
 import { NODE_WARNING_KINDS } from "./node-warnings.js";
+import type { SessionReport } from "../routing/bgp-speaker.js";
 
 /**
  * The speaker's Prometheus metrics. Also the data plane's metrics sink: per-IP counters
@@ -22,12 +23,19 @@ export class SpeakerMetrics implements DataPlaneMetrics {
   /** 1 per kind of node-warnings.ts this node has now. */
   readonly nodeWarnings: GaugeT<"kind">;
   readonly addressConflicts: CounterT<"family">;
+  /** Prefixes sent to a router in UPDATEs, by peer and change (announced, withdrawn). */
+  readonly bgpRouteUpdates: CounterT<"peer" | "change">;
+  /** BGP sessions that ended or failed to open, by peer and reason (session.ts DownReason). */
+  readonly bgpSessionFailures: CounterT<"peer" | "reason">;
   private readonly perIP: PerIPMetrics;
   private readonly ignoredFrames: CounterT<"protocol" | "interface" | "reason">;
   private readonly sendFailures: CounterT<"protocol" | "interface" | "code">;
 
   /** `announcedIPs`: the IPs this node announces now. */
-  constructor(registry: Registry, announcedIPs: () => Iterable<string>) {
+  constructor(
+    private readonly registry: Registry,
+    announcedIPs: () => Iterable<string>,
+  ) {
     const registers = [registry];
     this.perIP = new PerIPMetrics(registry, announcedIPs);
     this.members = new Gauge({
@@ -75,6 +83,21 @@ export class SpeakerMetrics implements DataPlaneMetrics {
         "Another host on the LAN using an IP this node was about to announce (its probe was " +
         "answered) or announces (a claim still standing 3 s later), by family",
       labelNames: ["family"],
+      registers,
+    });
+    this.bgpRouteUpdates = new Counter({
+      name: "barelb_speaker_bgp_route_updates_total",
+      help: "Prefixes sent to a router in UPDATE messages, by peer and change (announced, withdrawn)",
+      labelNames: ["peer", "change"],
+      registers,
+    });
+    this.bgpSessionFailures = new Counter({
+      name: "barelb_speaker_bgp_session_failures_total",
+      help:
+        "BGP sessions that went down or could not be opened, by peer and reason (connect-failed, " +
+        "connection-lost, hold-timer-expired, notification-received, open-refused, message-error, " +
+        "fsm-error, bfd-down)",
+      labelNames: ["peer", "reason"],
       registers,
     });
     const hbSent = new Counter({
@@ -127,6 +150,42 @@ export class SpeakerMetrics implements DataPlaneMetrics {
       help: "Frames that could not be sent, by error code",
       labelNames: ["protocol", "interface", "code"],
       registers,
+    });
+  }
+
+  /** The BGP and BFD gauges, read from the sessions at each scrape (none without peers). */
+  bgpSessions(reports: () => readonly SessionReport[]): void {
+    const registers = [this.registry];
+    new Gauge({
+      name: "barelb_speaker_bgp_session_up",
+      help: "1 while the BGP session with this router is Established",
+      labelNames: ["peer"],
+      registers,
+      collect() {
+        this.reset();
+        for (const r of reports()) this.set({ peer: r.peer }, r.established ? 1 : 0);
+      },
+    });
+    new Gauge({
+      name: "barelb_speaker_bgp_prefixes_advertised",
+      help: "Prefixes this node advertises to this router now",
+      labelNames: ["peer"],
+      registers,
+      collect() {
+        this.reset();
+        for (const r of reports()) this.set({ peer: r.peer }, r.prefixes);
+      },
+    });
+    new Gauge({
+      name: "barelb_speaker_bfd_session_up",
+      help: "1 while the BFD session with this router is Up (peers with a bfd-profile only)",
+      labelNames: ["peer"],
+      registers,
+      collect() {
+        this.reset();
+        for (const r of reports())
+          if (r.bfd !== undefined) this.set({ peer: r.peer }, r.bfd === "Up" ? 1 : 0);
+      },
     });
   }
 

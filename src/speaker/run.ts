@@ -57,6 +57,11 @@ import {
   selfMembership,
 } from "./node-warnings.js";
 import { SPEAKER_NODE_FLAGS, startedWithSpeakerNodeFlags } from "./node-flags.js";
+import { bgpPlan } from "./bgp-routes.js";
+import { BgpSpeaker, type DesiredPeer } from "../routing/bgp-speaker.js";
+import { BfdEndpoint } from "../routing/bfd.js";
+import { RouterSession } from "../routing/router-session.js";
+import { BGP_SESSIONS_ANNOTATION, bgpSessionsAnnotation } from "./bgp-status.js";
 import {
   announcedIPs,
   type AnnouncedIP,
@@ -186,6 +191,9 @@ export function runSpeaker(opts: SpeakerOptions, stop: AbortSignal): SpeakerHand
   const conditionsDone = conditions.run(stop);
   let scheduled = false;
   let dataplane: DataPlane | null = null;
+  /** The BGP sessions (made once this node's Node is read: its address is the router ID). */
+  let bgp: BgpSpeaker | null = null;
+  let bfd: BfdEndpoint | null = null;
   /** Announce nothing before this (monotonic ms): see the start-up quiet period below. */
   let quietUntil = Infinity;
 
@@ -348,6 +356,25 @@ export function runSpeaker(opts: SpeakerOptions, stop: AbortSignal): SpeakerHand
     elected = step.elected;
     trustedElected = synced ? step.elected : null;
     currentIPs = ips;
+    // BGP: every eligible node advertises (no election, no quiet period: the router spreads
+    // the traffic and drops a dead node). Only from whole caches: a partial view would
+    // withdraw and re-advertise routes while the watches fill at start-up.
+    if (bgp !== null && synced && config !== null) {
+      const plan = bgpPlan({
+        config,
+        node: nodeMap.get(self),
+        live: members.has(self),
+        ips: ips.values(),
+      });
+      bgp.update(
+        plan.map((p): DesiredPeer => ({
+          key: p.key,
+          peer: p.peer,
+          bfdProfile: config.bfdProfiles.find((b) => b.name === p.peer.bfdProfile),
+          routes: p.routes,
+        })),
+      );
+    }
   }
 
   // ---- address conflicts: another host on the LAN using an IP --------------------------
@@ -417,6 +444,39 @@ export function runSpeaker(opts: SpeakerOptions, stop: AbortSignal): SpeakerHand
       if (leftBehind === STOPPED) return;
       const address = formatHostPort(heartbeatAddress(node), opts.heartbeatPort);
       ownLease.annotate(HEARTBEAT_ADDR_ANNOTATION, address);
+      const nodeTarget = {
+        kind: "Node",
+        apiVersion: "v1",
+        namespace: "",
+        name: self,
+        uid: node.metadata?.uid,
+      };
+      const endpoint = new BfdEndpoint({ logger: log });
+      bfd = endpoint;
+      let published = "";
+      const bgpSpeaker = new BgpSpeaker({
+        defaultRouterId: internalIPv4(node),
+        log,
+        newSession: (d, routerId, onChange) =>
+          new RouterSession({
+            desired: d,
+            routerId,
+            bfd: endpoint,
+            log,
+            metrics,
+            onChange,
+            event: (type, reason, message) => events.emit(nodeTarget, type, reason, message),
+          }),
+        onChange: () => {
+          // `barelb status` reads the sessions from the Lease: written when their states change.
+          const value = bgpSessionsAnnotation(bgpSpeaker.reports());
+          if (value === published) return;
+          published = value;
+          ownLease.annotate(BGP_SESSIONS_ANNOTATION, value, { soon: true });
+        },
+      });
+      bgp = bgpSpeaker;
+      metrics.bgpSessions(() => bgpSpeaker.reports());
       const m = new Membership({
         self,
         selfApiHealthy: () => ownLease.apiHealthy(),
@@ -485,13 +545,7 @@ export function runSpeaker(opts: SpeakerOptions, stop: AbortSignal): SpeakerHand
           }),
         intervalMs: opts.nodeCheckIntervalMs ?? 30_000,
         events,
-        node: {
-          kind: "Node",
-          apiVersion: "v1",
-          namespace: "",
-          name: self,
-          uid: node.metadata?.uid,
-        },
+        node: nodeTarget,
         gauge: (kind, value) => metrics.nodeWarnings.set({ kind }, value),
         publish: (value) => ownLease.annotate(NODE_WARNINGS_ANNOTATION, value),
         log,
@@ -557,6 +611,11 @@ export function runSpeaker(opts: SpeakerOptions, stop: AbortSignal): SpeakerHand
       warner?.stop();
       for (const t of [...settling.values(), ...reprobes]) clearTimeout(t);
       dataplane?.setOwned(new Map());
+      // Routers withdraw this node's routes at the Cease, not after a hold time or BFD.
+      const routing = bgp;
+      if (routing !== null) await steps.run("close the BGP sessions", 1_000, () => routing.stop());
+      const bfdEndpoint = bfd;
+      const bfdClosed = bfdEndpoint?.close();
       const leaving = transport;
       if (leaving !== undefined)
         await steps.run("tell the peers this node leaves", 500, () => leaving.leave());
@@ -566,6 +625,8 @@ export function runSpeaker(opts: SpeakerOptions, stop: AbortSignal): SpeakerHand
       await steps.run("stop the watches", 500, () => Promise.all(watches.map((w) => w.stop())));
       dataplane?.stop();
       interfaces?.close();
+      if (bfdClosed !== undefined)
+        await steps.run("close the BFD sessions", 1_000, () => bfdClosed);
       await steps.run("write the last Events", 500, (signal) => events.flush(signal));
       await steps.run("stop the condition writes", 500, () => conditionsDone);
       const metricsServer = server;
@@ -582,6 +643,13 @@ export function runSpeaker(opts: SpeakerOptions, stop: AbortSignal): SpeakerHand
     done,
     stopping: () => steps.waitingFor(),
   };
+}
+
+/** The node's first IPv4 InternalIP: the BGP Identifier of peers without a router-id. */
+function internalIPv4(node: V1Node): string | undefined {
+  return (node.status?.addresses ?? []).find(
+    (a) => a.type === "InternalIP" && !a.address.includes(":"),
+  )?.address;
 }
 
 /** The address peers send heartbeats to: the node's InternalIP (IPv4 preferred). */
