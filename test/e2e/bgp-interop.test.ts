@@ -18,6 +18,7 @@ import {
   type RouterNeighbor,
 } from "../../src/lab/router.js";
 import { loadKubeConfig } from "../../src/k8s/client.js";
+import { ip } from "../../src/lab/netns.js";
 import { formatIPValue, parseCIDR } from "../../src/net/ip.js";
 import { eventually } from "../../src/util/wait.js";
 import { prereqs } from "../helpers/prereq.js";
@@ -352,11 +353,40 @@ describe.each<RouterKind>(["bird", "frr"])("BGP mode with %s as the router", (ki
   );
 
   it.runIf(ok)(
-    "a speaker killed (SIGKILL): BFD removes its next hop in well under the hold time",
+    "a node that dies (its link cut, nothing sent): BFD removes its next hop, not the 90 s hold time",
     async () => {
       const prefix = `${vip4(lab, 16)}/32`;
+      const n1 = lab.node("node-1");
+      await fibIs(prefix, nodes4());
+      const t0 = performance.now();
+      // The node's cable pulled: no FIN, no Cease reaches the router; only BFD can tell.
+      await ip(["link", "set", n1.hostIf, "down"]);
+      try {
+        await fibIs(
+          prefix,
+          nodes4().filter((a) => a !== n1.ipv4),
+          10_000,
+        );
+        console.log(
+          `${kind}: next hop of the dead node removed after ${Math.round(performance.now() - t0)} ms (BFD ${BFD.intervalMs} ms x ${BFD.multiplier}, hold ${HOLD_S} s)`,
+        );
+      } finally {
+        await ip(["link", "set", n1.hostIf, "up"]);
+      }
+      // Plugged back: the speaker's BFD saw the router go silent too, so it reopens the session.
+      await fibIs(prefix, nodes4(), 60_000);
+    },
+    90_000,
+  );
+
+  it.runIf(ok)(
+    "a speaker killed (SIGKILL): its kernel closes the connection and the router withdraws at once",
+    async () => {
+      const prefix = `${vip4(lab, 16)}/32`;
+      const v6 = `${vip6(lab, 0)}/128`;
       const n1 = lab.node("node-1").ipv4;
       await fibIs(prefix, nodes4());
+      await fibCount(v6, 3);
       const t0 = performance.now();
       await cluster.stopSpeaker("node-1", "SIGKILL");
       await fibIs(
@@ -364,8 +394,10 @@ describe.each<RouterKind>(["bird", "frr"])("BGP mode with %s as the router", (ki
         nodes4().filter((a) => a !== n1),
         10_000,
       );
+      // The IPv6 session has no BFD: the closed connection alone withdraws it.
+      await fibCount(v6, 2, 10_000);
       console.log(
-        `${kind}: next hop of the killed node removed after ${Math.round(performance.now() - t0)} ms (BFD ${BFD.intervalMs} ms x ${BFD.multiplier}, hold ${HOLD_S} s)`,
+        `${kind}: next hops of the killed speaker removed after ${Math.round(performance.now() - t0)} ms`,
       );
       cluster.startSpeaker("node-1");
       await fibIs(prefix, nodes4(), 60_000);
