@@ -696,6 +696,13 @@ export function parseAdvertisements(
   return valid ? out : undefined;
 }
 
+/**
+ * The most communities one advertisement may list. A route's attributes travel in one UPDATE
+ * of at most 4096 bytes; 64 large communities are 768 bytes, so even two advertisements'
+ * merged for one prefix leave room for the prefixes.
+ */
+export const MAX_COMMUNITIES = 64;
+
 function parseAdvertisementCommunities(
   raw: unknown,
   named: { communities: Readonly<Record<string, BgpCommunity>>; names: ReadonlySet<string> },
@@ -707,6 +714,14 @@ function parseAdvertisementCommunities(
       "communities",
       describeValue(raw),
       `must be a list of communities, not ${typeName(raw)}`,
+    );
+    return undefined;
+  }
+  if (raw.length > MAX_COMMUNITIES) {
+    report(
+      "communities",
+      `${raw.length} communities`,
+      `at most ${MAX_COMMUNITIES} per advertisement: the routes' attributes must fit in one BGP message`,
     );
     return undefined;
   }

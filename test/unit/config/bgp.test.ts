@@ -355,6 +355,15 @@ describe("every BGP rule rejects with its key and value", () => {
       [`pool "routed": bgp-advertisements[0].communities[0] "65536:1": ${COMMUNITY_HINT}`],
     ],
     [
+      "more communities than fit in one message",
+      bgpPool(
+        `bgp-advertisements:\n- communities: [${Array.from({ length: 65 }, (_, i) => `'64512:${i}'`).join(", ")}]`,
+      ),
+      [
+        'pool "routed": bgp-advertisements[0].communities "65 communities": at most 64 per advertisement: the routes\' attributes must fit in one BGP message',
+      ],
+    ],
+    [
       "a community name not in bgp-communities",
       bgpPool("bgp-advertisements:\n- communities: [no-advertise]"),
       [`pool "routed": bgp-advertisements[0].communities[0] "no-advertise": ${COMMUNITY_HINT}`],
