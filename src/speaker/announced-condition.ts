@@ -51,6 +51,12 @@ export interface ConditionApply {
   announced: boolean;
   /** Set for AddressInUse while held: worth sending while the IP is still held. */
   held?: true;
+  /**
+   * Set for the NotAnnounced of an IP whose pool became a BGP pool: worth sending while the IP
+   * is still a BGP pool's (no node is ever elected for it, so `announced: false`'s test of the
+   * election does not apply).
+   */
+  bgp?: true;
   namespace: string;
   name: string;
   family: Family;
@@ -107,8 +113,10 @@ export function announcedConditions(
  * cannot know whether that one ever writes (it may be in its start-up quiet period, or lose
  * the IP before announcing it), so it keeps the IP here. Once no node is elected for such an
  * IP, and this node does not own it, each Service still holding it gets `False`/`NotAnnounced`
- * with the election's reason. Returns the applies and the IPs that stay standing: those still
- * held by a Service, owned here or elected to another node.
+ * with the election's reason. So does an IP whose pool is now a BGP pool (its `protocol` is
+ * `bgp`): layer 2 elects nobody for it, and no other node would ever replace the condition, so
+ * `kubectl describe` would go on naming this node. Returns the applies and the IPs that stay
+ * standing: those still held by a Service, owned here or elected to another node.
  *
  * Cost: at most one apply per Service for each node that announced the IP since it was last
  * withdrawn, so writes stay proportional to ownership changes.
@@ -119,7 +127,7 @@ export function withdrawnConditions(
     owned: ReadonlyMap<string, unknown>;
     elected: ReadonlyMap<string, ElectedOwner>;
   },
-  ips: ReadonlyMap<string, { holders: readonly V1Service[] }>,
+  ips: ReadonlyMap<string, { holders: readonly V1Service[]; protocol?: "layer2" | "bgp" }>,
   self: string,
   now: Date,
 ): { applies: ConditionApply[]; standing: Set<string> } {
@@ -128,6 +136,16 @@ export function withdrawnConditions(
   for (const ip of standing) {
     const held = ips.get(ip);
     if (held === undefined || held.holders.length === 0) continue;
+    if (held.protocol === "bgp" && !step.owned.has(ip)) {
+      const message = `no node announces ${ip} over ARP/NDP: its pool is a BGP pool now, and the nodes advertise it to their BGP peers (node ${self} stopped announcing it)`;
+      applies.push(
+        ...appliesFor(ip, held.holders, false, "False", "NotAnnounced", message, now).map((a) => ({
+          ...a,
+          bgp: true as const,
+        })),
+      );
+      continue;
+    }
     const e = step.elected.get(ip);
     if (step.owned.has(ip) || e === undefined || e.owner !== null) {
       still.add(ip);

@@ -30,6 +30,11 @@ import {
 } from "../speaker/announced-condition.js";
 import { SPEAKER_LEASE_PREFIX } from "../speaker/own-lease.js";
 import {
+  BGP_SESSIONS_ANNOTATION,
+  parseBgpSessions,
+  type PublishedSession,
+} from "../speaker/bgp-status.js";
+import {
   MEMBERSHIP_ANNOTATION,
   NODE_WARNINGS_ANNOTATION,
   parseNodeWarnings,
@@ -51,8 +56,11 @@ export interface NodeWarning {
  * Services and config; who should announce an IP comes from the speakers' own election over
  * the speakers the Leases show live; who does announce comes from the condition the
  * announcing node wrote on the Service. An IP of a BGP pool is advertised by every eligible
- * node that a peer selects: those are computed by the speakers' own rules (bgp-routes.ts), as
- * whether their sessions are up is not in the API.
+ * node that a peer selects: those are computed by the speakers' own rules (bgp-routes.ts), then
+ * checked against the BGP sessions each speaker publishes on its Lease (bgp-status.ts): a node
+ * that publishes sessions and has none Established sends its routes to no router, so it is not
+ * counted as advertising, and the Service's reason names it with its sessions. A node that
+ * publishes none (an older speaker, or no peer selects it) is taken at the rules' word.
  */
 
 export const CONTROLLER_LEASE = "barelb-controller";
@@ -105,7 +113,17 @@ export interface StatusReport {
     advertisedBy: { ip: string; nodes: string[] }[];
     reason: string | null;
   }[];
-  nodes: { name: string; state: NodeState; reason: string | null; warnings: NodeWarning[] }[];
+  nodes: {
+    name: string;
+    state: NodeState;
+    reason: string | null;
+    warnings: NodeWarning[];
+    /**
+     * The BGP sessions the node's speaker last published, sorted by peer; empty when it
+     * published none (no peers, an older speaker) or its speaker is down (they would be stale).
+     */
+    bgpSessions: PublishedSession[];
+  }[];
   warnings: { kind: string; object: string; message: string }[];
   /** Kinds of object the caller may not read (the report is partial where they matter). */
   unreadable: string[];
@@ -120,6 +138,7 @@ export async function explain(s: StatusSnapshot): Promise<StatusReport> {
   const controller = controllerState(leases.get(CONTROLLER_LEASE), s.now);
   const nodes = s.nodes.map((n) => nodeState(n, leases, s));
   const live = new Set(nodes.filter((n) => n.speakerLive).map((n) => n.name));
+  const sessionsOf = new Map(nodes.map((n) => [n.name, n.bgpSessions]));
   const handled = s.services.filter((svc) => isHandled(svc, s.lbClass));
 
   const warnings: StatusReport["warnings"] = [];
@@ -180,11 +199,17 @@ export async function explain(s: StatusSnapshot): Promise<StatusReport> {
       const facts = ips.get(ip);
       if (facts?.protocol === "bgp" && config.config !== null) {
         const by = bgpAdvertisers(facts, config.config, nodeMap, live);
-        if (by.length > 0) advertisedBy.push({ ip, nodes: by });
-        else
+        if (by.length === 0) {
           reasons.push(
             `${ip}: no node advertises it over BGP: ${whyNoAdvertiser(facts, config.config, { live, nodeMap })}`,
           );
+          continue;
+        }
+        // A node whose every published session is down sends its routes to no router.
+        const up = by.filter((n) => !sessionsAllDown(sessionsOf.get(n)));
+        if (up.length > 0) advertisedBy.push({ ip, nodes: up });
+        const down = by.filter((n) => !up.includes(n));
+        if (down.length > 0) reasons.push(noSessionReason(ip, down, up.length === 0, sessionsOf));
         continue;
       }
       const why = announcement(svc, ip, { live, nodes, elected, ips, nodeMap });
@@ -221,11 +246,12 @@ export async function explain(s: StatusSnapshot): Promise<StatusReport> {
     controller: { state: controller.state, leader: controller.leader, reason: controller.reason },
     pools,
     services,
-    nodes: nodes.map(({ name, state, reason, warnings: w }) => ({
+    nodes: nodes.map(({ name, state, reason, warnings: w, bgpSessions }) => ({
       name,
       state,
       reason,
       warnings: w,
+      bgpSessions,
     })),
     warnings,
     unreadable: [...s.unreadable],
@@ -317,6 +343,7 @@ interface NodeRow {
   state: NodeState;
   reason: string | null;
   warnings: NodeWarning[];
+  bgpSessions: PublishedSession[];
   /** The speaker is a member the election counts (live, not held, fenced, starting, leaving). */
   speakerLive: boolean;
 }
@@ -333,6 +360,11 @@ function nodeState(
       ? []
       : parseNodeWarnings(lease.metadata?.annotations?.[NODE_WARNINGS_ANNOTATION]);
   const speaker = speakerState(name, lease, s);
+  // A dead speaker's sessions are closed whatever its Lease last said.
+  const bgpSessions =
+    lease === undefined || speaker.state === "down"
+      ? []
+      : parseBgpSessions(lease.metadata?.annotations?.[BGP_SESSIONS_ANNOTATION]);
   const excluded = ineligibility(
     nodeFacts(node),
     { ip: "", services: [], nodeSelectors: [] },
@@ -345,10 +377,11 @@ function nodeState(
       state: "excluded",
       reason: `${excluded}: announces no IP${also}`,
       warnings,
+      bgpSessions,
       speakerLive: speaker.state === "live",
     };
   }
-  return { name, ...speaker, warnings, speakerLive: speaker.state === "live" };
+  return { name, ...speaker, warnings, bgpSessions, speakerLive: speaker.state === "live" };
 }
 
 function speakerState(
@@ -609,6 +642,47 @@ function whyNoAdvertiser(
   }
   const parts = [...byReason].map(([why, names]) => `${why} (${abbreviate(names)})`);
   return `no eligible node: ${parts.join("; ")}`;
+}
+
+/** The node published sessions and none is Established (none published: not known). */
+function sessionsAllDown(sessions: readonly PublishedSession[] | undefined): boolean {
+  return (
+    sessions !== undefined &&
+    sessions.length > 0 &&
+    !sessions.some((x) => x.state === "Established")
+  );
+}
+
+/**
+ * `192.0.2.17: node n1 advertises it but has no Established BGP session (192.0.2.1: Active:
+ * connect-failed: TCP connect timed out)`, for up to three nodes; `none` when they are all
+ * the nodes that would advertise it: then no router has a route to it.
+ */
+function noSessionReason(
+  ip: string,
+  down: readonly string[],
+  none: boolean,
+  sessionsOf: ReadonlyMap<string, readonly PublishedSession[]>,
+): string {
+  const shown = down.slice(0, 3).map((n) => {
+    const sessions = (sessionsOf.get(n) ?? []).map((x) => formatSession(x, ": ")).join("; ");
+    return `node ${n} advertises it but has no Established BGP session (${sessions})`;
+  });
+  const more =
+    down.length > shown.length
+      ? `; and ${down.length - shown.length} more nodes have none either`
+      : "";
+  return `${ip}: ${none ? "no router gets it: " : ""}${shown.join("; ")}${more}`;
+}
+
+/**
+ * One session as `barelb status` shows it: `192.0.2.1 Established (BFD Up)`,
+ * `192.0.2.2 Active: connect-failed: TCP connect timed out` (`sep` between peer and state).
+ */
+export function formatSession(x: PublishedSession, sep = " "): string {
+  const bfd = x.bfd === undefined ? "" : ` (BFD ${x.bfd})`;
+  const error = x.error === undefined ? "" : `: ${x.error}`;
+  return `${x.peer}${sep}${x.state}${bfd}${error}`;
 }
 
 function abbreviate(names: readonly string[]): string {

@@ -1,5 +1,5 @@
 import { table } from "../cli/table.js";
-import type { StatusReport } from "./explain.js";
+import { formatSession, type StatusReport } from "./explain.js";
 
 /** The report for a person: the config, the pools, the Services, the nodes, then what is wrong. */
 export function renderStatus(r: StatusReport): string {
@@ -35,16 +35,21 @@ export function renderStatus(r: StatusReport): string {
     );
   if (r.nodes.length > 0) {
     out.push("\n");
-    out.push(
-      table([
-        ["NODE", "SPEAKER", "WARNINGS"],
-        ...r.nodes.map((n) => [
-          n.name,
-          n.state,
-          n.warnings.length === 0 ? "-" : n.warnings.map((w) => w.kind).join(","),
-        ]),
+    const [header, ...rows] = table([
+      ["NODE", "SPEAKER", "WARNINGS"],
+      ...r.nodes.map((n) => [
+        n.name,
+        n.state,
+        n.warnings.length === 0 ? "-" : n.warnings.map((w) => w.kind).join(","),
       ]),
-    );
+    ]).split("\n");
+    out.push(`${header ?? ""}\n`);
+    // Each node's BGP sessions on a line under its row; nodes without any show none.
+    r.nodes.forEach((n, i) => {
+      out.push(`${rows[i] ?? ""}\n`);
+      if (n.bgpSessions.length > 0)
+        out.push(`  bgp: ${n.bgpSessions.map((x) => formatSession(x)).join("; ")}\n`);
+    });
   }
   const problems = [
     ...r.services

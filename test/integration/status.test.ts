@@ -8,6 +8,7 @@ import { runCli } from "../../src/cli/run.js";
 import { mergePatch } from "../../src/k8s/client.js";
 import { registerNodes } from "../../src/lab/nodes.js";
 import { OwnLease } from "../../src/speaker/own-lease.js";
+import { BGP_SESSIONS_ANNOTATION, bgpSessionsAnnotation } from "../../src/speaker/bgp-status.js";
 import type { StatusReport } from "../../src/status/explain.js";
 import {
   createTestNamespace,
@@ -190,6 +191,48 @@ describe.runIf(kc !== null)("barelb status on a real API server, as a read-only 
     expect(mine[1]?.reason).toContain("and its speaker is absent");
     // The reader may not list Pods (k3s ServiceLB's are looked for): nothing else is missing.
     expect(r.unreadable).toEqual(["pods"]);
+  });
+
+  it("shows the BGP sessions a speaker publishes on its Lease, and none for a node without", async () => {
+    const session = (peer: string, state: string, extra: { bfd?: string; lastError?: string }) => ({
+      peer,
+      state,
+      established: state === "Established",
+      bfd: extra.bfd,
+      lastError: extra.lastError,
+      prefixes: 0,
+    });
+    lease?.annotate(
+      BGP_SESSIONS_ANNOTATION,
+      bgpSessionsAnnotation([
+        session("2001:db8::1", "Active", { lastError: "connect-failed: TCP connect timed out" }),
+        session("192.0.2.1", "Established", { bfd: "Up" }),
+      ]),
+      { soon: true },
+    );
+    const r = await eventually("the sessions on the Lease", async () => {
+      const got = await report();
+      const n = got.nodes.find((x) => x.name === nodes[0]);
+      return n !== undefined && n.bgpSessions.length > 0 ? got : undefined;
+    });
+    const sessions = (name: string | undefined) =>
+      r.nodes.find((n) => n.name === name)?.bgpSessions;
+    expect(sessions(nodes[0])).toEqual([
+      { peer: "192.0.2.1", state: "Established", bfd: "Up" },
+      {
+        peer: "2001:db8::1",
+        state: "Active",
+        error: "connect-failed: TCP connect timed out",
+      },
+    ]);
+    expect(sessions(nodes[1])).toEqual([]);
+    const text = await status("--lb-class", svc.lbClass);
+    expect(text.out).toMatch(
+      new RegExp(
+        `^${nodes[0]} +excluded +-\\n {2}bgp: 192\\.0\\.2\\.1 Established \\(BFD Up\\); 2001:db8::1 Active: connect-failed: TCP connect timed out\\n${nodes[1]} +excluded`,
+        "m",
+      ),
+    );
   });
 
   it("reads a refused config as refused, with the parser's error", async () => {

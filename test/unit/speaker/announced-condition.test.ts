@@ -166,6 +166,57 @@ describe("withdrawnConditions", () => {
     expect(second.standing.size).toBe(0);
   });
 
+  it("withdraws its layer-2 condition once the IP's pool is a BGP pool (layer 2 elects nobody for it)", () => {
+    // The pool of 192.0.2.12, announced here, was edited from layer2 to bgp: the election
+    // skips it (no entry in `elected`), so only the node that wrote the condition can end it.
+    const routed = new Map<string, { holders: V1Service[]; protocol?: "bgp" }>([
+      ...ips,
+      ["192.0.2.12", { holders: [svc("a", "kept")], protocol: "bgp" as const }],
+    ]);
+    const r = withdrawnConditions(
+      new Set(["192.0.2.11", "192.0.2.12"]),
+      { owned: new Map(), elected: new Map([...elected].filter(([ip]) => ip !== "192.0.2.12")) },
+      routed,
+      "node-1",
+      now,
+    );
+    expect(r.applies.map((a) => [a.ip, a.name, a.announced, a.bgp])).toEqual([
+      ["192.0.2.12", "kept", false, true],
+    ]);
+    expect(r.applies[0]?.body.status.conditions[0]).toEqual({
+      type: "barelb.io/AnnouncedIPv4",
+      status: "False",
+      reason: "NotAnnounced",
+      message:
+        "no node announces 192.0.2.12 over ARP/NDP: its pool is a BGP pool now, and the nodes advertise it to their BGP peers (node node-1 stopped announcing it)",
+      lastTransitionTime: "2026-11-30T08:00:00Z",
+    });
+    // Written once: it no longer stands. The layer-2 IP lost to node-2 still does.
+    expect([...r.standing]).toEqual(["192.0.2.11"]);
+    const again = withdrawnConditions(
+      r.standing,
+      { owned: new Map(), elected },
+      routed,
+      "node-1",
+      now,
+    );
+    expect(again.applies).toEqual([]);
+  });
+
+  it("keeps a layer-2 IP (protocol given) standing while it is owned or elected", () => {
+    const layer2 = new Map([
+      ["192.0.2.12", { holders: [svc("a", "kept")], protocol: "layer2" as const }],
+    ]);
+    const r = withdrawnConditions(
+      new Set(["192.0.2.12"]),
+      { owned: new Map([["192.0.2.12", {}]]), elected },
+      layer2,
+      "node-1",
+      now,
+    );
+    expect(r).toEqual({ applies: [], standing: new Set(["192.0.2.12"]) });
+  });
+
   it("forgets an IP no Service holds any more, without a write", () => {
     const r = withdrawnConditions(
       new Set(["192.0.2.99"]),

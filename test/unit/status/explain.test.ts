@@ -34,10 +34,13 @@ function node(name: string, labels: Record<string, string> = {}, address?: strin
 
 function speakerLease(
   name: string,
-  over: { ageS?: number; membership?: string; warnings?: unknown } = {},
+  over: { ageS?: number; membership?: string; warnings?: unknown; sessions?: unknown } = {},
 ): LeaseJson {
   const annotations: Record<string, string> = {};
   if (over.membership !== undefined) annotations["barelb.io/membership"] = over.membership;
+  if (over.sessions !== undefined)
+    annotations["barelb.io/bgp-sessions"] =
+      typeof over.sessions === "string" ? over.sessions : JSON.stringify(over.sessions);
   if (over.warnings !== undefined)
     annotations["barelb.io/node-warnings"] = JSON.stringify(over.warnings);
   return {
@@ -408,6 +411,120 @@ describe("barelb status: explain", () => {
       );
       expect(r.services[0]?.announcedBy).toEqual([]);
       expect(r.services[0]?.advertisedBy).toEqual([{ ip: "198.51.100.17", nodes: ["n1", "n2"] }]);
+    });
+
+    describe("the BGP sessions the speakers publish on their Leases", () => {
+      const UP = { peer: "192.0.2.1", state: "Established", bfd: "Up" };
+      const TIMED_OUT = {
+        peer: "192.0.2.1",
+        state: "Active",
+        error: "connect-failed: TCP connect timed out",
+      };
+      const BAD_AS = {
+        peer: "2001:db8::1",
+        state: "Idle",
+        error: "notification-received: peer sent OPEN Message Error / Bad Peer AS",
+      };
+      const leases = (n1: unknown, n2: unknown) => [
+        controllerLease(),
+        speakerLease("n1", n1 === undefined ? {} : { sessions: n1 }),
+        speakerLease("n2", n2 === undefined ? {} : { sessions: n2 }),
+        speakerLease("n3"),
+      ];
+
+      it("per node, in the report and under the node's row; none published: nothing shown", async () => {
+        const r = await explain(
+          withBgp({
+            services: [routed()],
+            slices: [slice("web", ["n1"])],
+            leases: leases([UP, BAD_AS], undefined),
+          }),
+        );
+        expect(r.nodes.map((n) => [n.name, n.bgpSessions])).toEqual([
+          ["n1", [UP, BAD_AS]],
+          ["n2", []],
+          ["n3", []],
+        ]);
+        // One Established session is enough: n1 advertises, and nothing is wrong with the IP.
+        expect(r.services[0]?.advertisedBy).toEqual([{ ip: "198.51.100.17", nodes: ["n1", "n2"] }]);
+        expect(r.services[0]?.reason).toBeNull();
+        const text = renderStatus(r);
+        expect(text).toMatch(
+          /^n1 +live +-\n {2}bgp: 192\.0\.2\.1 Established \(BFD Up\); 2001:db8::1 Idle: notification-received: peer sent OPEN Message Error \/ Bad Peer AS\nn2 +live +-\nn3 /m,
+        );
+        expect(text.match(/bgp:/g)).toHaveLength(1);
+        expectEveryProblemExplained(r);
+      });
+
+      it("an advertising node with no Established session is not counted, and is the reason", async () => {
+        const r = await explain(
+          withBgp({
+            services: [routed()],
+            slices: [slice("web", ["n1"])],
+            leases: leases([TIMED_OUT], [UP]),
+          }),
+        );
+        expect(r.services[0]?.advertisedBy).toEqual([{ ip: "198.51.100.17", nodes: ["n2"] }]);
+        expect(r.services[0]?.reason).toBe(
+          "198.51.100.17: node n1 advertises it but has no Established BGP session (192.0.2.1: Active: connect-failed: TCP connect timed out)",
+        );
+        expect(renderStatus(r)).not.toContain("Nothing to report");
+        expectEveryProblemExplained(r);
+      });
+
+      it("no advertising node with an Established session: no router gets the IP", async () => {
+        const r = await explain(
+          withBgp({
+            services: [routed({ local: true })],
+            slices: [slice("web", ["n1", "n2"])],
+            leases: leases([TIMED_OUT], [{ ...TIMED_OUT, state: "Connect" }, BAD_AS]),
+          }),
+        );
+        expect(r.services[0]?.advertisedBy).toEqual([]);
+        expect(r.services[0]?.reason).toBe(
+          "198.51.100.17: no router gets it: " +
+            "node n1 advertises it but has no Established BGP session (192.0.2.1: Active: connect-failed: TCP connect timed out); " +
+            "node n2 advertises it but has no Established BGP session (192.0.2.1: Connect: connect-failed: TCP connect timed out; 2001:db8::1: Idle: notification-received: peer sent OPEN Message Error / Bad Peer AS)",
+        );
+        expect(renderStatus(r)).toContain("ANNOUNCED BY");
+        expectEveryProblemExplained(r);
+      });
+
+      it("sessions of a node that advertises nothing (no endpoint under Local) are shown, not a reason", async () => {
+        const r = await explain(
+          withBgp({
+            services: [routed({ local: true })],
+            slices: [slice("web", ["n2"])],
+            leases: leases([TIMED_OUT], [UP]),
+          }),
+        );
+        expect(r.services[0]).toMatchObject({
+          advertisedBy: [{ ip: "198.51.100.17", nodes: ["n2"] }],
+          reason: null,
+        });
+        expect(r.nodes[0]?.bgpSessions).toEqual([TIMED_OUT]);
+      });
+
+      it("an unreadable annotation, an empty list and a dead speaker's sessions show nothing", async () => {
+        const r = await explain(
+          withBgp({
+            services: [routed()],
+            slices: [slice("web", ["n1"])],
+            leases: [
+              controllerLease(),
+              speakerLease("n1", { sessions: "{not json" }),
+              speakerLease("n2", { sessions: [] }),
+              speakerLease("n3", { sessions: [TIMED_OUT], ageS: 90 }),
+            ],
+          }),
+        );
+        expect(r.nodes.map((n) => n.bgpSessions)).toEqual([[], [], []]);
+        expect(r.services[0]).toMatchObject({
+          advertisedBy: [{ ip: "198.51.100.17", nodes: ["n1", "n2"] }],
+          reason: null,
+        });
+        expect(renderStatus(r)).not.toContain("bgp:");
+      });
     });
 
     it.each([
