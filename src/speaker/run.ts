@@ -185,7 +185,9 @@ export function runSpeaker(opts: SpeakerOptions, stop: AbortSignal): SpeakerHand
         ? gate.isHeld(a.ip)
         : a.announced
           ? owned.has(a.ip)
-          : elected.get(a.ip)?.owner === null,
+          : a.bgp === true
+            ? currentIPs.get(a.ip)?.protocol === "bgp"
+            : elected.get(a.ip)?.owner === null,
     log,
   );
   const conditionsDone = conditions.run(stop);
