@@ -19,6 +19,7 @@ import {
 } from "../../src/lab/router.js";
 import { loadKubeConfig } from "../../src/k8s/client.js";
 import { ip } from "../../src/lab/netns.js";
+import { ANNOUNCED_CONDITION } from "../../src/speaker/announced-condition.js";
 import { formatIPValue, parseCIDR } from "../../src/net/ip.js";
 import { eventually } from "../../src/util/wait.js";
 import { prereqs } from "../helpers/prereq.js";
@@ -49,7 +50,7 @@ function vip6(lab: Lab, i: number): string {
   return formatIPValue(6, cidr.value.start + 0x100n + BigInt(i));
 }
 
-function bgpConfig(lab: Lab, leg: RouterLeg, extraPools = ""): V1ConfigMap {
+function bgpConfig(lab: Lab, leg: RouterLeg, extraPools = "", l2Protocol = "layer2"): V1ConfigMap {
   const config = `
 peers:
   - peer-address: ${leg.router4}
@@ -71,7 +72,7 @@ bgp-communities:
   lab: 64513:100
 address-pools:
   - name: l2
-    protocol: layer2
+    protocol: ${l2Protocol}
     addresses: [${vip4(lab, 0)}-${vip4(lab, 7)}]
   - name: bgp
     protocol: bgp
@@ -104,6 +105,8 @@ describe.each<RouterKind>(["bird", "frr"])("BGP mode with %s as the router", (ki
   let leg: RouterLeg;
   let router: Router;
   let cluster: LabCluster;
+  /** The pool the config-edit test adds (kept by later edits). */
+  let extra = "";
   const core = () => loadKubeConfig(lab.kubeconfig).makeApiClient(CoreV1Api);
   const nodes4 = () => lab.nodes.map((n) => n.ipv4);
   const nodes6 = () => lab.nodes.map((n) => n.ipv6);
@@ -285,7 +288,7 @@ describe.each<RouterKind>(["bird", "frr"])("BGP mode with %s as the router", (ki
       const announced = /^barelb_speaker_bgp_route_updates_total\{.*change="announced"/;
       const before = await metric("node-1", announced);
       expect(before).toBeGreaterThan(0);
-      const extra = `  - name: bgp2
+      extra = `  - name: bgp2
     protocol: bgp
     addresses: [${vip4(lab, 24)}-${vip4(lab, 27)}]
     bgp-advertisements:
@@ -350,6 +353,39 @@ describe.each<RouterKind>(["bird", "frr"])("BGP mode with %s as the router", (ki
       await fibIs(`${vip4(lab, 16)}/32`, nodes4(), 90_000);
     },
     150_000,
+  );
+
+  it.runIf(ok)(
+    "a pool switched from layer2 to bgp: same IP, now routed, and the layer-2 condition withdrawn",
+    async () => {
+      const ip = vip4(lab, 0);
+      const condition = async () => {
+        const svc = await core().readNamespacedService({ name: "l2", namespace: NS });
+        return svc.status?.conditions?.find((c) => c.type === ANNOUNCED_CONDITION.IPv4);
+      };
+      await eventually(
+        "l2's layer-2 condition True",
+        async () => ((await condition())?.status === "True" ? true : undefined),
+        20_000,
+        200,
+      );
+      await applyConfigMap(core(), bgpConfig(lab, leg, extra, "bgp"));
+      await fibIs(`${ip}/32`, nodes4());
+      const c = await eventually(
+        "l2's layer-2 condition withdrawn",
+        async () => {
+          const c = await condition();
+          return c?.status === "False" ? c : undefined;
+        },
+        20_000,
+        200,
+      );
+      expect(c.reason).toBe("NotAnnounced");
+      expect(c.message).toMatch(/BGP pool/);
+      const svc = await core().readNamespacedService({ name: "l2", namespace: NS });
+      expect(svc.status?.loadBalancer?.ingress?.[0]?.ip).toBe(ip);
+    },
+    60_000,
   );
 
   it.runIf(ok)(
