@@ -89,6 +89,31 @@ class SocketBase : public Napi::ObjectWrap<T> {
   }
 
   // Reports a non-fatal socket error to the onError callback.
+  enum class Received { kDatagram, kSkip, kStop };
+
+  // One recvmsg into `iov`, with the sender's address and the control messages: kDatagram
+  // with its length in `n`; kSkip for an interrupted call or a truncated datagram (read the
+  // next); kStop when nothing is left to read now, or on an error (already reported).
+  Received ReceiveOne(msghdr& msg, iovec& iov, void* from, socklen_t fromLen, void* control,
+                      size_t controlLen, ssize_t& n) {
+    msg = msghdr{};
+    msg.msg_name = from;
+    msg.msg_namelen = fromLen;
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control;
+    msg.msg_controllen = controlLen;
+    n = recvmsg(fd_, &msg, 0);
+    if (n < 0) {
+      if (errno == EINTR) return Received::kSkip;
+      if (errno == EAGAIN || errno == EWOULDBLOCK) return Received::kStop;
+      ReportError(errno, "recvmsg");
+      return Received::kStop;
+    }
+    if ((msg.msg_flags & MSG_TRUNC) != 0) return Received::kSkip;  // larger than expected
+    return Received::kDatagram;
+  }
+
   void ReportError(int err, const char* syscall) {
     Napi::Env env = this->Env();
     Napi::HandleScope scope(env);

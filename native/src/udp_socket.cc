@@ -118,21 +118,11 @@ void UdpSocket::Drain() {
   for (int i = 0; i < kBatch && IsOpen(); i++) {
     sockaddr_storage from{};
     iovec iov{buf, sizeof buf};
-    msghdr msg{};
-    msg.msg_name = &from;
-    msg.msg_namelen = sizeof from;
-    msg.msg_iov = &iov;
-    msg.msg_iovlen = 1;
-    msg.msg_control = control;
-    msg.msg_controllen = sizeof control;
-    ssize_t n = recvmsg(fd_, &msg, 0);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      if (errno == EAGAIN || errno == EWOULDBLOCK) return;
-      ReportError(errno, "recvmsg");
-      return;
-    }
-    if ((msg.msg_flags & MSG_TRUNC) != 0) continue;  // larger than any datagram we expect
+    msghdr msg;
+    ssize_t n = 0;
+    Received r = ReceiveOne(msg, iov, &from, sizeof from, control, sizeof control, n);
+    if (r == Received::kStop) return;
+    if (r == Received::kSkip) continue;
     int ttl = -1;
     int ifindex = 0;
     uint8_t dst[16] = {};
