@@ -472,7 +472,8 @@ export function runSpeaker(opts: SpeakerOptions, stop: AbortSignal): SpeakerHand
         onChange: () => {
           // `barelb status` reads the sessions from the Lease: written when their states change.
           const value = bgpSessionsAnnotation(bgpSpeaker.reports());
-          if (value === published) return;
+          // Nothing to say without peers: a layer-2-only node's Lease gets no annotation.
+          if (value === published || (published === "" && value === "[]")) return;
           published = value;
           ownLease.annotate(BGP_SESSIONS_ANNOTATION, value, { soon: true });
         },
