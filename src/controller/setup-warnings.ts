@@ -1,21 +1,25 @@
 import type { Config } from "../config/types.js";
 import { formatIP, parseIP, type IP } from "../net/ip.js";
+import { matchesAny } from "../config/selector.js";
 
 /**
  * Setups that are valid but fail without a word: a pool holding a node's own address or the
  * API server's (a Service given it would take the address from the host), and every node
- * carrying `node.kubernetes.io/exclude-from-external-load-balancers` (nobody may announce).
+ * carrying `node.kubernetes.io/exclude-from-external-load-balancers` (nobody may announce),
+ * and a BGP peer whose `node-selectors` select no node (no node opens a session with it).
  * Pure: the config and what the controller saw of Nodes in, one finding per kind out.
  */
 
 export const EXCLUDE_LABEL = "node.kubernetes.io/exclude-from-external-load-balancers";
 
-export type SetupWarningKind = "PoolOverlapsNode" | "PoolOverlapsAPIServer" | "AllNodesExcluded";
+export type SetupWarningKind =
+  "PoolOverlapsNode" | "PoolOverlapsAPIServer" | "AllNodesExcluded" | "BGPPeerSelectsNoNode";
 
 export const SETUP_WARNING_KINDS: readonly SetupWarningKind[] = [
   "PoolOverlapsNode",
   "PoolOverlapsAPIServer",
   "AllNodesExcluded",
+  "BGPPeerSelectsNoNode",
 ];
 
 export interface SetupWarning {
@@ -32,6 +36,8 @@ export interface NodeFacts {
   addresses: readonly string[];
   /** Whether it carries the exclude label (any value, as kube's own check). */
   excluded: boolean;
+  /** Its labels (a BGP peer's node selectors are matched against them). */
+  labels: Readonly<Record<string, string>>;
 }
 
 /** The addresses of a Node that a pool must not hold, and whether it is excluded. */
@@ -45,6 +51,7 @@ export function nodeFacts(node: {
       .filter((a) => a.type === "InternalIP" || a.type === "ExternalIP")
       .map((a) => a.address),
     excluded: node.metadata?.labels?.[EXCLUDE_LABEL] !== undefined,
+    labels: node.metadata?.labels ?? {},
   };
 }
 
@@ -99,6 +106,20 @@ export function setupWarnings(
         `every node (${shown.join(", ")}${more}) has the label ${EXCLUDE_LABEL}, so no node may ` +
         `announce a LoadBalancer IP; remove it, for example: kubectl label node ${names[0]} ${EXCLUDE_LABEL}-`,
     });
+  }
+  if (config !== null && nodes.length > 0) {
+    const lonely = config.peers.filter(
+      (p) =>
+        p.nodeSelectors.length > 0 && !nodes.some((n) => matchesAny(p.nodeSelectors, n.labels)),
+    );
+    if (lonely.length > 0) {
+      const names = lonely.map((p) => formatIP(p.address));
+      out.push({
+        kind: "BGPPeerSelectsNoNode",
+        count: lonely.length,
+        message: `BGP peer ${names.join(", ")}: its node-selectors select no node, so no node opens a session with it; fix the selectors or label the nodes that should peer`,
+      });
+    }
   }
   return out;
 }

@@ -66,9 +66,8 @@ export function watchSetup(opts: {
       metadata: {
         name: n.metadata?.name ?? "",
         resourceVersion: n.metadata?.resourceVersion ?? "",
-        ...(n.metadata?.labels?.[EXCLUDE_LABEL] === undefined
-          ? {}
-          : { labels: { [EXCLUDE_LABEL]: n.metadata.labels[EXCLUDE_LABEL] } }),
+        // All labels: a BGP peer's node-selectors are matched against them.
+        ...(n.metadata?.labels === undefined ? {} : { labels: n.metadata.labels }),
       },
       ...(n.status?.addresses === undefined ? {} : { status: { addresses: n.status.addresses } }),
     }),

@@ -24,10 +24,16 @@ function config(): Config {
   return r.config;
 }
 
-const node = (name: string, addresses: string[], excluded = false): NodeFacts => ({
+const node = (
+  name: string,
+  addresses: string[],
+  excluded = false,
+  labels: Record<string, string> = {},
+): NodeFacts => ({
   name,
   addresses,
   excluded,
+  labels,
 });
 
 describe("setupWarnings", () => {
@@ -97,6 +103,38 @@ describe("setupWarnings", () => {
     });
   }
 
+  it("a BGP peer whose node-selectors select no node is named; one that selects a node is not", () => {
+    const r = parseConfig(
+      [
+        "peers:",
+        "- peer-address: 192.0.2.1",
+        "  peer-asn: 64512",
+        "  my-asn: 64513",
+        "  node-selectors: [{match-labels: {rack: a}}]",
+        "- peer-address: 192.0.2.2",
+        "  peer-asn: 64512",
+        "  my-asn: 64513",
+        "  node-selectors: [{match-labels: {rack: b}}]",
+        "- peer-address: 192.0.2.3",
+        "  peer-asn: 64512",
+        "  my-asn: 64513",
+        "address-pools:",
+        "- name: routed",
+        "  protocol: bgp",
+        "  addresses: [198.51.100.0/28]",
+      ].join("\n"),
+    );
+    if (!r.ok) throw new Error(JSON.stringify(r.errors));
+    const found = setupWarnings(r.config, [node("n1", [], false, { rack: "a" })], []);
+    expect(found).toMatchObject([{ kind: "BGPPeerSelectsNoNode", count: 1 }]);
+    expect(found[0]?.message).toContain("BGP peer 192.0.2.2: its node-selectors select no node");
+    expect(
+      setupWarnings(r.config, [node("n1", [], false, { rack: "b" })], [])[0]?.message,
+    ).toContain("192.0.2.1");
+    // No nodes known yet: nothing to say.
+    expect(setupWarnings(r.config, [], [])).toEqual([]);
+  });
+
   it("counts each address once per kind, in one message", () => {
     const [w] = setupWarnings(config(), [node("a", ["192.0.2.1", "192.0.2.2"])], []);
     expect(w?.count).toBe(2);
@@ -128,7 +166,12 @@ describe("nodeFacts", () => {
           ],
         },
       }),
-    ).toEqual({ name: "a", addresses: ["192.0.2.1", "198.51.100.1"], excluded: true });
+    ).toEqual({
+      name: "a",
+      addresses: ["192.0.2.1", "198.51.100.1"],
+      excluded: true,
+      labels: { [EXCLUDE_LABEL]: "" },
+    });
     expect(nodeFacts({ metadata: { name: "b" } }).excluded).toBe(false);
   });
 });
