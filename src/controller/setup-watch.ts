@@ -8,7 +8,6 @@ import { watchResource, type WatchedResource } from "../k8s/informer.js";
 import type { ControllerMetrics } from "./metrics.js";
 import {
   apiServerAddresses,
-  EXCLUDE_LABEL,
   nodeFacts,
   reservedAddresses,
   setupWarnings,
