@@ -138,6 +138,11 @@ export async function explain(s: StatusSnapshot): Promise<StatusReport> {
   const controller = controllerState(leases.get(CONTROLLER_LEASE), s.now);
   const nodes = s.nodes.map((n) => nodeState(n, leases, s));
   const live = new Set(nodes.filter((n) => n.speakerLive).map((n) => n.name));
+  // BGP has no election and no quiet period: a starting speaker advertises once its caches
+  // are whole, so it counts (its sessions, published on its Lease, say whether routers hear it).
+  const bgpLive = new Set(
+    nodes.filter((n) => n.speakerLive || n.state === "starting").map((n) => n.name),
+  );
   const sessionsOf = new Map(nodes.map((n) => [n.name, n.bgpSessions]));
   const handled = s.services.filter((svc) => isHandled(svc, s.lbClass));
 
@@ -198,10 +203,10 @@ export async function explain(s: StatusSnapshot): Promise<StatusReport> {
     for (const ip of held) {
       const facts = ips.get(ip);
       if (facts?.protocol === "bgp" && config.config !== null) {
-        const by = bgpAdvertisers(facts, config.config, nodeMap, live);
+        const by = bgpAdvertisers(facts, config.config, nodeMap, bgpLive);
         if (by.length === 0) {
           reasons.push(
-            `${ip}: no node advertises it over BGP: ${whyNoAdvertiser(facts, config.config, { live, nodeMap })}`,
+            `${ip}: no node advertises it over BGP: ${whyNoAdvertiser(facts, config.config, { live: bgpLive, nodeMap })}`,
           );
           continue;
         }

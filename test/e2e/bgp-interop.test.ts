@@ -24,6 +24,7 @@ import { formatIPValue, parseCIDR } from "../../src/net/ip.js";
 import { eventually } from "../../src/util/wait.js";
 import { prereqs } from "../helpers/prereq.js";
 import { statusReport } from "../helpers/status.js";
+import type { StatusReport } from "../../src/status/explain.js";
 
 // BGP mode against real routers (issue 12): a lab of three nodes with barelb's speakers, a
 // router namespace on the lab's LAN running BIRD 2 or FRR, and a remote client behind it.
@@ -256,25 +257,36 @@ describe.each<RouterKind>(["bird", "frr"])("BGP mode with %s as the router", (ki
       await fibIs(`${vip4(lab, 16)}/32`, nodes4());
       await fibIs(`${vip4(lab, 17)}/32`, [lab.node("node-2").ipv4]);
       await fibCount(`${vip6(lab, 0)}/128`, 3);
-      // barelb status: the advertising nodes, and each node's sessions as its speaker published them.
-      const report = await eventually(
-        "barelb status names the BGP sessions",
-        async () => {
-          const r = await statusReport(lab.kubeconfig);
-          const sessions = r.nodes.flatMap((n) => n.bgpSessions);
-          return sessions.filter((x) => x.state === "Established").length === 6 ? r : undefined;
-        },
-        20_000,
-        500,
-      );
-      const local = report.services.find((x) => x.name === "local4");
-      expect(local?.advertisedBy).toEqual([{ ip: vip4(lab, 17), nodes: ["node-2"] }]);
-      const cluster4 = report.services.find((x) => x.name === "cluster4");
-      expect(cluster4?.advertisedBy).toEqual([
-        { ip: vip4(lab, 16), nodes: ["node-1", "node-2", "node-3"] },
-      ]);
-      for (const n of report.nodes)
-        expect(n.bgpSessions.find((x) => x.peer === leg.router4)?.bfd).toBe("Up");
+      // barelb status: the advertising nodes, and each node's sessions as its speaker published
+      // them (on its Lease, about a second after they change: waited for).
+      const expected = {
+        local4: [{ ip: vip4(lab, 17), nodes: ["node-2"] }],
+        cluster4: [{ ip: vip4(lab, 16), nodes: ["node-1", "node-2", "node-3"] }],
+      };
+      const seen = (r: StatusReport) => ({
+        local4: r.services.find((x) => x.name === "local4")?.advertisedBy,
+        cluster4: r.services.find((x) => x.name === "cluster4")?.advertisedBy,
+        established: r.nodes.flatMap((n) => n.bgpSessions).filter((x) => x.state === "Established")
+          .length,
+        bfdUp: r.nodes.filter(
+          (n) => n.bgpSessions.find((x) => x.peer === leg.router4)?.bfd === "Up",
+        ).length,
+      });
+      const want = { ...expected, established: 6, bfdUp: 3 };
+      let last: StatusReport | undefined;
+      try {
+        await eventually(
+          "barelb status: the advertising nodes and every session",
+          async () => {
+            last = await statusReport(lab.kubeconfig);
+            return JSON.stringify(seen(last)) === JSON.stringify(want) ? true : undefined;
+          },
+          20_000,
+          500,
+        );
+      } finally {
+        if (last !== undefined) expect(seen(last)).toEqual(want);
+      }
       // A layer-2 pool's IP is never advertised over BGP.
       expect(await router.routes(`${vip4(lab, 0)}/32`)).toEqual([]);
       // No endpoints at all: nobody advertises.

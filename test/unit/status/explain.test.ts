@@ -402,6 +402,21 @@ describe("barelb status: explain", () => {
       expect(r.services[0]?.advertisedBy).toEqual([{ ip: "198.51.100.17", nodes: ["n2"] }]);
     });
 
+    it("a starting speaker (its quiet period) advertises: BGP has no election to wait for", async () => {
+      const r = await explain(
+        withBgp({
+          services: [routed()],
+          slices: [slice("web", ["n1"])],
+          leases: [
+            controllerLease(),
+            speakerLease("n1", { membership: "starting" }),
+            speakerLease("n2", { membership: "held" }),
+          ],
+        }),
+      );
+      expect(r.services[0]?.advertisedBy).toEqual([{ ip: "198.51.100.17", nodes: ["n1"] }]);
+    });
+
     it("ignores a layer-2 condition left from when the pool was layer 2", async () => {
       const r = await explain(
         withBgp({
