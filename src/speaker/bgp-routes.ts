@@ -77,8 +77,8 @@ export interface BgpPlanInput {
   /** This node; undefined when its Node object is not known (it then opens no session). */
   readonly node: NodeFacts | undefined;
   /**
-   * This node may advertise (in the layer-2 election's terms, a member: not stopping, not held
-   * back). False keeps the sessions and withdraws every route.
+   * This node may advertise: its speaker is not stopping and not fenced (layer 2's anti-flap
+   * holds do not count: see run.ts). False keeps the sessions and withdraws every route.
    */
   readonly live: boolean;
   /** Every LoadBalancer IP with its facts; IPs of layer-2 pools (or of no pool) are skipped. */

@@ -360,12 +360,16 @@ export function runSpeaker(opts: SpeakerOptions, stop: AbortSignal): SpeakerHand
     currentIPs = ips;
     // BGP: every eligible node advertises (no election, no quiet period: the router spreads
     // the traffic and drops a dead node). Only from whole caches: a partial view would
-    // withdraw and re-advertise routes while the watches fill at start-up.
+    // withdraw and re-advertise routes while the watches fill at start-up. Layer 2's holds
+    // do not apply: they keep a returning node from taking IPs back, and a node back from a
+    // partition holds its peers, which would withdraw every route at once (the routers' BFD
+    // and hold timers judge liveness here). A node stopping, or fenced (cut off from the API
+    // server while others are not, so its view may be stale), withdraws.
     if (bgp !== null && synced && config !== null) {
       const plan = bgpPlan({
         config,
         node: nodeMap.get(self),
-        live: members.has(self),
+        live: !membership.selfLeaving() && !membership.selfFenced(),
         ips: ips.values(),
       });
       bgp.update(

@@ -138,10 +138,12 @@ export async function explain(s: StatusSnapshot): Promise<StatusReport> {
   const controller = controllerState(leases.get(CONTROLLER_LEASE), s.now);
   const nodes = s.nodes.map((n) => nodeState(n, leases, s));
   const live = new Set(nodes.filter((n) => n.speakerLive).map((n) => n.name));
-  // BGP has no election and no quiet period: a starting speaker advertises once its caches
-  // are whole, so it counts (its sessions, published on its Lease, say whether routers hear it).
+  // BGP has no election, no quiet period and no anti-flap hold: a starting or held speaker
+  // advertises (its sessions, published on its Lease, say whether routers hear it).
   const bgpLive = new Set(
-    nodes.filter((n) => n.speakerLive || n.state === "starting").map((n) => n.name),
+    nodes
+      .filter((n) => n.speakerLive || n.state === "starting" || n.state === "held")
+      .map((n) => n.name),
   );
   const sessionsOf = new Map(nodes.map((n) => [n.name, n.bgpSessions]));
   const handled = s.services.filter((svc) => isHandled(svc, s.lbClass));

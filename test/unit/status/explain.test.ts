@@ -402,7 +402,7 @@ describe("barelb status: explain", () => {
       expect(r.services[0]?.advertisedBy).toEqual([{ ip: "198.51.100.17", nodes: ["n2"] }]);
     });
 
-    it("a starting speaker (its quiet period) advertises: BGP has no election to wait for", async () => {
+    it("a starting or held speaker advertises: BGP has no election, quiet period or hold", async () => {
       const r = await explain(
         withBgp({
           services: [routed()],
@@ -414,7 +414,7 @@ describe("barelb status: explain", () => {
           ],
         }),
       );
-      expect(r.services[0]?.advertisedBy).toEqual([{ ip: "198.51.100.17", nodes: ["n1"] }]);
+      expect(r.services[0]?.advertisedBy).toEqual([{ ip: "198.51.100.17", nodes: ["n1", "n2"] }]);
     });
 
     it("ignores a layer-2 condition left from when the pool was layer 2", async () => {
