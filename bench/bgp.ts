@@ -10,9 +10,10 @@
 //
 // 1. Service IP to route: --services (20) IPv4 Services of a BGP pool, Cluster policy, one
 //    after another. The EndpointSlice (a ready endpoint on each of the 3 nodes) is made first,
-//    then the Service; the Service is read every POLL_MS until its status has an IP, then the
-//    router's FIB until the /32 has 3 next hops. Figures: from the IP seen in the status, and
-//    from the Service's creation.
+//    then the Service. A watch of the Services (barelb's own informer, as the speakers use)
+//    stamps the moment the status with the IP arrives; from the creation on, the router's
+//    whole IPv4 table is polled (one `ip -j -4 route show`) until the /32 has 3 next hops.
+//    Figures: from the IP's arrival on the watch, and from the Service's creation.
 // 2. Next-hop removal when a node dies: the node's LAN link is cut in the root namespace
 //    (`ip link set <bridge-side veth> down`), so nothing reaches the router: no FIN, no Cease,
 //    no BFD Down; the router must notice the silence. t0 is taken just before the `ip link`
@@ -27,6 +28,12 @@
 //                 more, and the removal time scales with it);
 //      sigkill    the same hold-3s sessions, the node's speaker SIGKILLed instead: its kernel
 //                 closes the TCP connection (FIN), the router drops the session at once.
+//    After each run the link comes back (or the speaker is restarted) and the FIB is polled
+//    until the /32 has had its 3 next hops for a second: how long that took (backMs) and how
+//    few next hops it had meanwhile (afterReturn: a node coming back should take nothing away
+//    from the others). The node's return is slowed by the speakers' anti-flap hold (2 s,
+//    doubled for each death within 60 s, up to 60 s), which BGP mode follows too: runs come
+//    every few seconds, so this part takes most of the benchmark's time.
 // 3. --prefixes (5,000) IPv6 Services (bench/_lab.ts createService) in an IPv6 BGP pool,
 //    advertised by one node (node-1; the other speakers are stopped) over the IPv6 iBGP
 //    session, with the last router of the run (BIRD by default). With the speaker stopped and
@@ -42,7 +49,16 @@ import { cp as copyDir } from "node:fs/promises";
 import { loadavg } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
-import { ApiException, CoreV1Api, DiscoveryV1Api, type V1ConfigMap } from "@kubernetes/client-node";
+import {
+  ApiException,
+  CoreV1Api,
+  DiscoveryV1Api,
+  type V1ConfigMap,
+  type V1Service,
+} from "@kubernetes/client-node";
+import { pino } from "pino";
+import { loadKubeClient } from "../src/k8s/api.js";
+import { watchResource, type WatchedResource } from "../src/k8s/informer.js";
 import { loadKubeConfig } from "../src/k8s/client.js";
 import { applyConfigMap, BARELB_NAMESPACE, LabCluster, setEndpoints } from "../src/lab/cluster.js";
 import { createLab, type Lab } from "../src/lab/lab.js";
@@ -200,6 +216,68 @@ async function fib4(netns: string): Promise<Map<string, number>> {
   return out;
 }
 
+/** What the router's FIB held for a prefix while a node came back (see watchBack). */
+interface AfterReturn {
+  /** Until all 3 next hops were there and stayed for STAY_MS. */
+  backMs: number;
+  minHops: number;
+  /** Time with no next hop at all (between polls that saw none, ± a poll). */
+  zeroMs: number;
+  longestZeroMs: number;
+  firstZeroAtMs: number | null;
+  /** Next-hop counts as they changed: [ms after the return, count], the first 20. */
+  timeline: [number, number][];
+}
+const STAY_MS = 1_000;
+
+/**
+ * Polls `prefix` in the router's FIB from a node's return until its 3 next hops have been
+ * there for STAY_MS, and records how few it had meanwhile: a returning node must not take
+ * the others' next hops away.
+ */
+async function watchBack(r: Router, prefix: string, timeoutMs = 180_000): Promise<AfterReturn> {
+  const t0 = now();
+  let minHops = 3;
+  let zeroMs = 0;
+  let longestZeroMs = 0;
+  let zeroSince: number | null = null;
+  let firstZeroAtMs: number | null = null;
+  let threeSince: number | null = null;
+  let last = -1;
+  const timeline: [number, number][] = [];
+  for (;;) {
+    const hops = (await r.fib(prefix).catch(() => undefined))?.length;
+    const t = now();
+    if (hops !== undefined) {
+      minHops = Math.min(minHops, hops);
+      if (hops !== last && timeline.length < 20) timeline.push([r1(t - t0), hops]);
+      last = hops;
+      if (hops === 0) {
+        zeroSince ??= t;
+        firstZeroAtMs ??= r1(t - t0);
+      } else if (zeroSince !== null) {
+        zeroMs += t - zeroSince;
+        longestZeroMs = Math.max(longestZeroMs, t - zeroSince);
+        zeroSince = null;
+      }
+      if (hops === 3) threeSince ??= t;
+      else threeSince = null;
+      if (threeSince !== null && t - threeSince >= STAY_MS) {
+        return {
+          backMs: Math.round(threeSince - t0),
+          minHops,
+          zeroMs: Math.round(zeroMs),
+          longestZeroMs: Math.round(longestZeroMs),
+          firstZeroAtMs,
+          timeline,
+        };
+      }
+    }
+    if (t - t0 > timeoutMs) throw new Error(`timed out after ${timeoutMs} ms: ${prefix} back to 3`);
+    await sleep(POLL_MS);
+  }
+}
+
 let ticksPerSecond = 100;
 /** VmRSS (MiB) and CPU time (utime+stime, seconds) of a process. */
 function usage(ref: ProcessRef | undefined): { rssMiB: number; cpuS: number } {
@@ -239,6 +317,7 @@ export async function main(args: string[]): Promise<void> {
   let cluster: LabCluster | undefined;
   let router: Router | undefined;
   let cut: string | undefined;
+  let watch: WatchedResource<V1Service> | undefined;
   const results: Record<string, unknown> = {};
   try {
     const leg = await addRouterToLab(lab);
@@ -250,6 +329,21 @@ export async function main(args: string[]): Promise<void> {
     });
     const c = cluster;
     const nodes4 = lab.nodes.map((n) => n.ipv4).sort();
+    // When each Service's IP reaches a watcher (the speakers learn it the same way).
+    const ipSeen = new Map<string, { ip: string; t: number }>();
+    const onService = (svc: V1Service) => {
+      const name = svc.metadata?.name ?? "";
+      const ip = svc.status?.loadBalancer?.ingress?.[0]?.ip;
+      if (ip !== undefined && !ipSeen.has(name)) ipSeen.set(name, { ip, t: now() });
+    };
+    watch = watchResource<V1Service>({
+      client: loadKubeClient(lab.kubeconfig),
+      path: `/api/v1/namespaces/${NS}/services`,
+      handlers: { add: onService, update: onService },
+      log: pino({ level: "silent" }),
+      what: "bench services",
+    });
+    await watch.synced;
     console.log(`${elapsed()} lab ${lab.id} up, router namespace ${leg.routerNetns}`);
 
     const setLink = async (node: string, up: boolean) => {
@@ -317,11 +411,15 @@ export async function main(args: string[]): Promise<void> {
         // creation on, so a route that comes before this process has read the IP is not missed.
         let known: string | undefined;
         const firstSeen = new Map<string, { by: number; after: number }>();
-        const ipP = pollUntil(`${name}'s IP`, 30_000, async () => {
-          const s = await core.readNamespacedService({ name, namespace: NS });
-          known = s.status?.loadBalancer?.ingress?.[0]?.ip;
-          return known;
-        });
+        const ipP = pollUntil(
+          `${name}'s IP`,
+          30_000,
+          () => {
+            known = ipSeen.get(name)?.ip;
+            return Promise.resolve(ipSeen.get(name));
+          },
+          1,
+        );
         let prev = t0;
         const routeP = pollUntil(`${name}'s /32 with 3 next hops`, 30_000, async () => {
           const before = now();
@@ -333,16 +431,16 @@ export async function main(args: string[]): Promise<void> {
           prev = before;
           return known !== undefined ? firstSeen.get(known) : undefined;
         });
-        const [ip, route] = await Promise.all([ipP, routeP]);
-        ips.push(ip.value);
+        const [{ value: ip }, route] = await Promise.all([ipP, routeP]);
+        ips.push(ip.ip);
         const mid = (x: { by: number; after: number }) => (x.by + x.after) / 2;
         const seen = route.value;
-        fromIP.push(r1(mid(seen) - mid(ip)));
+        fromIP.push(r1(mid(seen) - ip.t));
         fromCreate.push(r1(mid(seen) - t0));
-        resolution.push(r1((seen.by - seen.after + ip.by - ip.after) / 2));
+        resolution.push(r1((seen.by - seen.after) / 2));
         pollMs.push(route.pollMs);
         console.log(
-          `  ${name} ${ip.value}: IP in the status after ${r1(mid(ip) - t0)} ms, 3 next hops ${r1(mid(seen) - mid(ip))} ms after that (± ${r1((seen.by - seen.after + ip.by - ip.after) / 2)} ms; FIB polls of ${route.pollMs} ms)`,
+          `  ${name} ${ip.ip}: IP in the status after ${r1(ip.t - t0)} ms, 3 next hops ${r1(mid(seen) - ip.t)} ms after that (± ${r1((seen.by - seen.after) / 2)} ms; FIB polls of ${route.pollMs} ms)`,
         );
         await sleep(200);
       }
@@ -398,6 +496,7 @@ export async function main(args: string[]): Promise<void> {
           cutMs: number;
           pollMs: number;
           backMs: number;
+          afterReturn: AfterReturn;
         }[] = [];
         for (let rep = 0; rep < reps; rep++) {
           const node = lab.nodes[rep % lab.nodes.length]?.name ?? "node-1";
@@ -415,7 +514,6 @@ export async function main(args: string[]): Promise<void> {
           const lower = gone.polls === 1 ? t0 : gone.after;
           const removedMs = r1((lower + gone.by) / 2 - t0);
           const plusMinusMs = r1((gone.by - lower) / 2);
-          const tBack = now();
           if (death === "sigkill") {
             const ref = c.speakers.get(node);
             await pollUntil("the killed speaker to exit", 10_000, () =>
@@ -425,11 +523,20 @@ export async function main(args: string[]): Promise<void> {
           } else {
             await setLink(node, true);
           }
+          const back = await watchBack(r, probe);
           await settle(withBfd);
-          const backMs = Math.round(now() - tBack);
-          runs.push({ node, removedMs, plusMinusMs, cutMs, pollMs: gone.pollMs, backMs });
+          const backMs = back.backMs;
+          runs.push({
+            node,
+            removedMs,
+            plusMinusMs,
+            cutMs,
+            pollMs: gone.pollMs,
+            backMs,
+            afterReturn: back,
+          });
           console.log(
-            `  ${kind} ${death} ${rep + 1}/${reps}: ${node}'s next hop gone after ${removedMs} ± ${plusMinusMs} ms (${death === "sigkill" ? "kill" : "ip link"} ${cutMs} ms, polls of ${gone.pollMs} ms); 3 next hops again ${backMs} ms after the ${death === "sigkill" ? "restart" : "link came back"}`,
+            `  ${kind} ${death} ${rep + 1}/${reps}: ${node}'s next hop gone after ${removedMs} ± ${plusMinusMs} ms (${death === "sigkill" ? "kill" : "ip link"} ${cutMs} ms, polls of ${gone.pollMs} ms); 3 next hops again ${backMs} ms after the ${death === "sigkill" ? "restart" : "link came back"}; meanwhile as few as ${back.minHops} next hops${back.zeroMs > 0 ? `, NONE for ${back.zeroMs} ms (longest ${back.longestZeroMs} ms, from ${back.firstZeroAtMs} ms)` : ""}`,
           );
         }
         const s = stats(runs.map((x) => x.removedMs));
@@ -439,10 +546,16 @@ export async function main(args: string[]): Promise<void> {
             bfd: SETTINGS[setting].bfd ?? null,
           },
           removedMs: { n: s.n, min: s.min, p50: s.p50, max: s.max },
+          afterReturn: {
+            backMs: stats(runs.map((x) => x.backMs)),
+            runsWithFewerThan2Hops: runs.filter((x) => x.afterReturn.minHops < 2).length,
+            runsWithNoNextHop: runs.filter((x) => x.afterReturn.zeroMs > 0).length,
+            longestNoNextHopMs: Math.max(0, ...runs.map((x) => x.afterReturn.longestZeroMs)),
+          },
           runs,
         };
         console.log(
-          `${elapsed()} ${kind} ${death}: next hop removed p50 ${s.p50} ms, max ${s.max} ms (min ${s.min})`,
+          `${elapsed()} ${kind} ${death}: next hop removed p50 ${s.p50} ms, max ${s.max} ms (min ${s.min}); after the return: runs with no next hop at all ${runs.filter((x) => x.afterReturn.zeroMs > 0).length}/${runs.length}, with fewer than 2 ${runs.filter((x) => x.afterReturn.minHops < 2).length}/${runs.length}`,
         );
       }
       results[kind] = { serviceToRoute, nodeDeath: deaths };
@@ -567,6 +680,7 @@ export async function main(args: string[]): Promise<void> {
       await copyDir(lab.record.dir, dir, { recursive: true }).catch(() => undefined);
       console.log(`logs kept in ${dir}`);
     }
+    await watch?.stop();
     await cluster?.stop();
     await router?.stop();
     await lab.down();
