@@ -96,6 +96,8 @@ export class BgpSpeaker {
   /** By `DesiredPeer.key`, with the `sessionKey` the session was made with. */
   private readonly sessions = new Map<string, { shape: string; session: PeerSession }>();
   private stopped = false;
+  /** Peers already reported as having no router ID (the error is logged once each). */
+  private readonly noRouterId = new Set<string>();
 
   constructor(private readonly opts: BgpSpeakerOptions) {}
 
@@ -105,16 +107,19 @@ export class BgpSpeaker {
    */
   update(desired: readonly DesiredPeer[]): void {
     if (this.stopped) return;
+    let changed = false;
     const wanted = new Map<string, DesiredPeer>();
     for (const d of desired) wanted.set(d.key, d);
     for (const [key, s] of this.sessions) {
       const d = wanted.get(key);
       if (d === undefined) {
         this.sessions.delete(key);
+        changed = true;
         this.opts.log.info({ peer: s.session.report().peer }, "BGP peer removed: closing");
         void s.session.stop("peer removed from barelb's configuration");
       } else if (sessionKey(d) !== s.shape) {
         this.sessions.delete(key);
+        changed = true;
         this.opts.log.info({ peer: s.session.report().peer }, "BGP peer changed: reopening");
         void s.session.stop("peer's configuration changed");
       }
@@ -125,6 +130,9 @@ export class BgpSpeaker {
         const routerId =
           d.peer.routerID === undefined ? this.opts.defaultRouterId : formatIP(d.peer.routerID);
         if (routerId === undefined) {
+          // Said once per peer, not at every recompute.
+          if (this.noRouterId.has(key)) continue;
+          this.noRouterId.add(key);
           this.opts.log.error(
             { peer: peerName(d.peer) },
             "BGP peer has no router-id and this node has no IPv4 address to use as one: set router-id in the peer's config",
@@ -136,10 +144,13 @@ export class BgpSpeaker {
           session: this.opts.newSession(d, routerId, this.opts.onChange),
         };
         this.sessions.set(key, s);
+        this.noRouterId.delete(key);
+        changed = true;
       }
       s.session.setRoutes(d.routes);
     }
-    this.opts.onChange();
+    // Session states change through the sessions' own callbacks; here only the set does.
+    if (changed) this.opts.onChange();
   }
 
   reports(): SessionReport[] {
